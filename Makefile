@@ -1,0 +1,26 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo-out
+
+.PHONY: demo test venv clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+demo: venv
+	$(BIN)/dataset-builder synthetic $(DEMO_DIR)/raw --count 2000 --seed 0
+	$(BIN)/dataset-builder build $(DEMO_DIR)/raw $(DEMO_DIR)/dataset --genres top:5 --seed 0 --overwrite
+	$(BIN)/dataset-builder info $(DEMO_DIR)/dataset
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR)

@@ -1,0 +1,221 @@
+"""The raw collection: the one intermediate every poster source writes and `build` reads.
+
+A raw collection is a folder:
+
+    posters.csv    one row per title: id, title, year, genres ("|"-joined), url, file, status
+                   (status is "ok" when `file` holds a usable poster, else the failure reason)
+    images/        the posters, named <id><ext> (ext as the source had it, ".jpg" usually)
+    failures.csv   one row per failed item: id, reason, detail
+
+Writers build the collection in a temporary sibling folder and rename it into place only when
+it is whole, so a reader never mistakes a half-written collection for a finished one.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadInput
+
+POSTERS_CSV = "posters.csv"
+FAILURES_CSV = "failures.csv"
+IMAGES_DIR = "images"
+POSTER_COLUMNS = ["id", "title", "year", "genres", "url", "file", "status"]
+FAILURE_COLUMNS = ["id", "reason", "detail"]
+OK = "ok"
+
+
+@dataclass
+class Poster:
+    """One title of a raw collection."""
+
+    id: str
+    genres: list[str]
+    title: str = ""
+    year: str = ""
+    url: str = ""
+    file: str = ""  # relative to the collection folder; "" when there is no usable image
+    status: str = OK
+
+    def to_row(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "year": self.year,
+            "genres": "|".join(self.genres),
+            "url": self.url,
+            "file": self.file,
+            "status": self.status,
+        }
+
+
+@dataclass
+class Failure:
+    id: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class RawCollection:
+    """A raw collection read from disk."""
+
+    root: Path
+    posters: list[Poster]
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def usable(self) -> list[Poster]:
+        return [p for p in self.posters if p.status == OK]
+
+    def failure_counts(self) -> Counter:
+        return Counter(f.reason for f in self.failures)
+
+    def path_of(self, poster: Poster) -> Path:
+        return self.root / poster.file
+
+
+def split_genres(cell: str) -> list[str]:
+    return [g for g in (part.strip() for part in cell.split("|")) if g]
+
+
+def read_raw(root: str | os.PathLike) -> RawCollection:
+    """Read a raw collection; a missing or malformed posters.csv is a BadInput naming it."""
+    root = Path(root)
+    posters_csv = root / POSTERS_CSV
+    if not posters_csv.is_file():
+        raise BadInput(f"{posters_csv}: not found (expected a raw collection folder)")
+    posters: list[Poster] = []
+    with open(posters_csv, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in POSTER_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise BadInput(f"{posters_csv}: missing column(s) {', '.join(missing)}")
+        for row in reader:
+            posters.append(
+                Poster(
+                    id=row["id"],
+                    title=row["title"],
+                    year=row["year"],
+                    genres=split_genres(row["genres"]),
+                    url=row["url"],
+                    file=row["file"],
+                    status=row["status"],
+                )
+            )
+    failures: list[Failure] = []
+    failures_csv = root / FAILURES_CSV
+    if failures_csv.is_file():
+        with open(failures_csv, newline="", encoding="utf-8") as f:
+            failures = [Failure(r["id"], r["reason"], r.get("detail", "")) for r in csv.DictReader(f)]
+    return RawCollection(root, posters, failures)
+
+
+def write_csv_atomic(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
+    """Write a CSV under a temporary name, then rename it over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def write_tables(root: Path, posters: list[Poster], failures: list[Failure]) -> None:
+    """Write posters.csv and failures.csv into an existing collection folder."""
+    write_csv_atomic(root / POSTERS_CSV, POSTER_COLUMNS, [p.to_row() for p in posters])
+    write_csv_atomic(
+        root / FAILURES_CSV,
+        FAILURE_COLUMNS,
+        [{"id": f.id, "reason": f.reason, "detail": f.detail} for f in failures],
+    )
+
+
+def prepare_destination(dest: Path, overwrite: bool, marker: str) -> None:
+    """Refuse to replace a non-empty folder unless asked; `marker` names the file that identifies it."""
+    if dest.exists() and not dest.is_dir():
+        raise BadInput(f"{dest}: exists and is not a folder")
+    if dest.is_dir() and any(dest.iterdir()) and not overwrite:
+        what = "a finished one" if (dest / marker).exists() else "other files"
+        raise BadInput(f"{dest}: already holds {what}; pass --overwrite to replace it")
+
+
+def replace_dir(tmp: Path, dest: Path) -> None:
+    """Move a finished temporary folder into place, replacing `dest` only after it is whole."""
+    if dest.exists():
+        trash = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, trash)
+        os.replace(tmp, dest)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, dest)
+
+
+def temp_sibling(dest: Path, label: str) -> Path:
+    """A fresh temporary folder beside `dest` (same filesystem, so the final rename is atomic)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{dest.name}.{label}-", dir=dest.parent))
+
+
+class RawCollectionWriter:
+    """Builds a raw collection in a temporary folder; `commit()` moves it into place.
+
+    Use as a context manager: leaving the block by an exception removes the temporary folder,
+    so an interrupted import leaves nothing behind.
+    """
+
+    def __init__(self, dest: str | os.PathLike, overwrite: bool = False):
+        self.dest = Path(dest)
+        prepare_destination(self.dest, overwrite, POSTERS_CSV)
+        self.tmp = temp_sibling(self.dest, "writing")
+        (self.tmp / IMAGES_DIR).mkdir()
+        self.posters: list[Poster] = []
+        self.failures: list[Failure] = []
+        self._committed = False
+
+    def image_path(self, poster_id: str, ext: str = ".jpg") -> tuple[Path, str]:
+        """Where to write a poster's image: (absolute temporary path, path relative to the collection)."""
+        rel = f"{IMAGES_DIR}/{poster_id}{ext}"
+        return self.tmp / rel, rel
+
+    def add(self, poster: Poster) -> None:
+        self.posters.append(poster)
+
+    def fail(self, poster: Poster, reason: str, detail: str = "") -> None:
+        """Record a title whose poster is unusable: it stays in posters.csv with its reason as status."""
+        poster.status = reason
+        poster.file = ""
+        self.posters.append(poster)
+        self.failures.append(Failure(poster.id, reason, detail))
+
+    def commit(self) -> RawCollection:
+        write_tables(self.tmp, self.posters, self.failures)
+        replace_dir(self.tmp, self.dest)
+        self._committed = True
+        return RawCollection(self.dest, self.posters, self.failures)
+
+    def __enter__(self) -> "RawCollectionWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._committed:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def summary(collection: RawCollection, what: str) -> str:
+    """One paragraph: how many posters are usable, and the failures counted by reason."""
+    ok = len(collection.usable)
+    counts = collection.failure_counts()
+    failed = ", ".join(f"{n} {reason}" for reason, n in counts.most_common()) or "none"
+    return (
+        f"{what}: {ok} usable posters of {len(collection.posters)} titles written to "
+        f"{collection.root}; failures: {failed}"
+        + (f" (see {collection.root / FAILURES_CSV})" if counts else "")
+        + "."
+    )
