@@ -1,0 +1,238 @@
+"""Build: a raw collection -> a built dataset (see store.py for the format).
+
+Each poster is decoded once and resized to every ratio by worker processes that write
+straight into the output arrays (memory-mapped .npy files), so no pixels cross a pipe.
+Everything is written into a temporary sibling folder, renamed into place when whole.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import store
+from .errors import BadInput, PosterError
+from .genres import multi_hot, select_genres
+from .images import STUDY_RATIOS, open_poster, resize_all, size_for_ratio
+from .raw import prepare_destination, read_raw, replace_dir, temp_sibling
+from .split import iterative_stratification
+
+DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
+# Posters per task: large enough to amortise inter-process calls, small enough for a live bar.
+CHUNK = 64
+
+
+@dataclass
+class BuildResult:
+    root: Path
+    count: int
+    genres: list[str]
+    splits: dict[str, int]
+    dropped_no_genre: int
+    failures: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        failed = ", ".join(f"{n} {r}" for r, n in self.failures.most_common()) or "none"
+        splits = ", ".join(f"{n} {name}" for name, n in self.splits.items())
+        return (
+            f"Built {self.root}: {self.count} posters ({splits}) labelled with {len(self.genres)} genres "
+            f"({', '.join(self.genres)}); {self.dropped_no_genre} titles without any of them left out; "
+            f"posters that failed to decode: {failed}."
+        )
+
+
+def parse_ratios(text: str) -> list[int]:
+    """`--ratios 30,44,58`: whole percents in 1..100, each once."""
+    ratios = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            ratio = int(part)
+        except ValueError:
+            raise BadInput(f"--ratios: {part!r} is not a whole percent (expected e.g. 30,44,58,72,86,100)") from None
+        if not 1 <= ratio <= 100:
+            raise BadInput(f"--ratios: {ratio} is outside 1..100 (a percent of 182x268)")
+        if ratio in ratios:
+            raise BadInput(f"--ratios: {ratio} given twice")
+        ratios.append(ratio)
+    return sorted(ratios)
+
+
+def build(
+    raw_dir: Path,
+    out: Path,
+    genres_spec: str,
+    ratios: list[int] = list(STUDY_RATIOS),
+    seed: int = 0,
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+    overwrite: bool = False,
+    workers: int | None = None,
+) -> BuildResult:
+    collection = read_raw(raw_dir)
+    prepare_destination(out, overwrite, store.MANIFEST)
+    usable = collection.usable
+    if not usable:
+        raise BadInput(f"{raw_dir}: no usable posters to build from")
+    genres = select_genres(genres_spec, [p.genres for p in usable])
+    labels = multi_hot([p.genres for p in usable], genres)
+    keep = np.flatnonzero(labels.any(axis=1))
+    posters = [usable[i] for i in keep]
+    labels = labels[keep]
+    _check_enough_titles(labels, genres, len(fractions))
+
+    tmp = temp_sibling(out, "building")
+    try:
+        paths = [str(collection.path_of(p)) for p in posters]
+        ok, failures, source_sizes = _write_images(tmp, paths, ratios, workers)
+        if not ok.all():
+            _drop_rows(tmp, ratios, ok)
+            posters = [p for p, good in zip(posters, ok) if good]
+            labels = labels[ok]
+        splits = _write_labels_and_splits(tmp, posters, labels, genres, fractions, seed)
+        store.write_manifest(
+            tmp,
+            _manifest(raw_dir, collection, genres_spec, genres, ratios, seed, fractions, labels, splits, source_sizes[ok]),
+        )
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BuildResult(
+        out,
+        len(posters),
+        genres,
+        {name: len(idx) for name, idx in splits.items()},
+        len(usable) - len(keep),
+        failures,
+    )
+
+
+def _check_enough_titles(labels: np.ndarray, genres: list[str], n_splits: int) -> None:
+    """Every genre must reach every split: refuse before any work when one is too rare to."""
+    counts = labels.sum(axis=0)
+    rare = [f"{g} ({int(n)})" for g, n in zip(genres, counts) if n < n_splits]
+    if rare:
+        raise BadInput(f"--genres: {', '.join(rare)} has fewer titles than the {n_splits} splits; choose other genres")
+
+
+def _write_images(folder: Path, paths: list[str], ratios: list[int], workers: int | None):
+    """Fill images_r<R>.npy for every ratio; returns (ok mask, failure counts, source sizes)."""
+    n = len(paths)
+    sizes = [size_for_ratio(r) for r in ratios]
+    files = [str(folder / store.images_file(r)) for r in ratios]
+    for file, (w, h) in zip(files, sizes):
+        np.lib.format.open_memmap(file, mode="w+", dtype=np.uint8, shape=(n, h, w, 3)).flush()
+    ok = np.zeros(n, dtype=bool)
+    source_sizes = np.zeros((n, 2), dtype=np.int64)
+    failures: Counter = Counter()
+    workers = workers or len(os.sched_getaffinity(0))
+    chunks = [range(start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_open_outputs, initargs=(files, sizes)) as pool:
+        jobs = [pool.submit(_convert_chunk, chunk.start, [paths[i] for i in chunk]) for chunk in chunks]
+        with tqdm(total=n, desc="build", unit="poster") as bar:
+            for job in as_completed(jobs):
+                for row, result in job.result():
+                    if isinstance(result, str):
+                        failures[result] += 1
+                    else:
+                        ok[row] = True
+                        source_sizes[row] = result
+                bar.update(len(job.result()))
+    return ok, failures, source_sizes
+
+
+# Per-worker state: the output arrays, opened once per process.
+_outputs: list[np.ndarray] = []
+_sizes: list[tuple[int, int]] = []
+
+
+def _open_outputs(files: list[str], sizes: list[tuple[int, int]]) -> None:
+    _outputs[:] = [np.load(f, mmap_mode="r+") for f in files]
+    _sizes[:] = sizes
+
+
+def _convert_chunk(start: int, paths: list[str]) -> list[tuple[int, tuple[int, int] | str]]:
+    results = []
+    for row, path in enumerate(paths, start):
+        try:
+            img = open_poster(path)
+        except PosterError as e:
+            results.append((row, e.reason))
+            continue
+        for out, arr in zip(_outputs, resize_all(img, _sizes)):
+            out[row] = arr
+        results.append((row, img.size))
+    for out in _outputs:
+        out.flush()
+    return results
+
+
+def _drop_rows(folder: Path, ratios: list[int], ok: np.ndarray) -> None:
+    """Rewrite each image array without the rows whose poster failed to decode."""
+    for r in ratios:
+        path = folder / store.images_file(r)
+        old = np.load(path, mmap_mode="r")
+        compact = folder / f".compact-{path.name}"
+        new = np.lib.format.open_memmap(compact, mode="w+", dtype=np.uint8, shape=(int(ok.sum()),) + old.shape[1:])
+        new[:] = old[ok]
+        new.flush()
+        del old, new
+        os.replace(compact, path)
+
+
+def _write_labels_and_splits(folder, posters, labels, genres, fractions, seed) -> dict[str, np.ndarray]:
+    np.save(folder / store.LABELS, labels)
+    np.save(folder / store.IDS, np.array([p.id for p in posters], dtype=str))
+    assignment = iterative_stratification(labels, fractions, seed)
+    splits = {name: np.flatnonzero(assignment == i).astype(np.int64) for i, name in enumerate(store.SPLITS)}
+    for name, idx in splits.items():
+        missing = [g for g, present in zip(genres, labels[idx].any(axis=0)) if not present]
+        if missing:
+            raise BadInput(f"--genres: {', '.join(missing)} has too few titles to appear in the {name} split")
+        np.save(folder / store.split_file(name), idx)
+    return splits
+
+
+def _manifest(raw_dir, collection, genres_spec, genres, ratios, seed, fractions, labels, splits, source_sizes) -> dict:
+    ratio_entries = {}
+    for r in ratios:
+        w, h = size_for_ratio(r)
+        # A ratio is upscaled when it asks for more pixels than most posters have.
+        smaller = (source_sizes[:, 0] < w) | (source_sizes[:, 1] < h)
+        ratio_entries[str(r)] = {
+            "size": [w, h],
+            "file": store.images_file(r),
+            "upscaled": bool(smaller.mean() > 0.5),
+            "upscaled_fraction": round(float(smaller.mean()), 4),
+        }
+    per_genre = {
+        g: {"all": int(labels[:, i].sum()), **{name: int(labels[idx, i].sum()) for name, idx in splits.items()}}
+        for i, g in enumerate(genres)
+    }
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": {
+            "raw": str(Path(raw_dir).resolve()),
+            "posters_csv_sha256": store.sha256_of(Path(raw_dir) / "posters.csv"),
+            "usable_posters": len(collection.usable),
+        },
+        "genre_selection": genres_spec,
+        "genres": genres,
+        "seed": seed,
+        "count": int(len(labels)),
+        "ratios": ratio_entries,
+        "split_fractions": dict(zip(store.SPLITS, fractions)),
+        "splits": {name: int(len(idx)) for name, idx in splits.items()},
+        "genre_counts": per_genre,
+        "source_size_median": [int(v) for v in np.median(source_sizes, axis=0)] if len(source_sizes) else None,
+    }

@@ -1,0 +1,50 @@
+"""`dataset-builder import`: a CSV of titles plus a folder of posters -> a raw collection."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import BadInput
+from ..raw import summary
+from ..sources.local_images import import_local
+from ..sources.tables import FORMATS, CsvColumns, read_table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import",
+        help="import a CSV of titles and a folder of posters as a raw collection",
+        description="Import posters listed in a CSV into a raw collection (posters.csv, images/, failures.csv). "
+        "Formats: authors (the study's Id,Genres,img-url with images named by unpadded id), "
+        "kaggle (MovieGenre.csv), csv (any CSV; name the columns with the --*-column flags).",
+    )
+    p.add_argument("raw", type=Path, metavar="RAW", help="raw collection folder to write")
+    p.add_argument("--format", required=True, choices=FORMATS, help="layout of the CSV")
+    p.add_argument("--csv", required=True, type=Path, help="the CSV of titles")
+    p.add_argument("--images", type=Path, help="folder of poster images")
+    p.add_argument("--overwrite", action="store_true", help="replace RAW if it already holds a collection")
+    p.add_argument("--workers", type=int, default=None, help="parallel decoders (default: every core)")
+    defaults = CsvColumns()
+    for field in ("id", "genres", "url", "file", "title", "year"):
+        p.add_argument(f"--{field}-column", default=getattr(defaults, field), help=f"--format csv: the {field} column")
+    p.add_argument("--genres-sep", default=defaults.genres_sep, help="--format csv: separator inside the genres cell")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    columns = CsvColumns(
+        id=args.id_column,
+        genres=args.genres_column,
+        url=args.url_column,
+        file=args.file_column,
+        title=args.title_column,
+        year=args.year_column,
+        genres_sep=args.genres_sep,
+    )
+    rows = read_table(args.format, args.csv, args.images, columns)
+    if args.images is None:
+        raise BadInput("--images: required (downloading from the CSV's URLs is not available yet)")
+    collection = import_local(rows, args.raw, overwrite=args.overwrite, workers=args.workers)
+    print(summary(collection, f"import of {args.csv}"))
+    return 0
