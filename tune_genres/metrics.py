@@ -1,0 +1,103 @@
+"""Multi-label metrics, and the baselines every result is shown beside.
+
+categorical_accuracy is the study's "accuracy" under its true name: Keras' categorical accuracy,
+argmax(probs) == argmax(target), i.e. a hit when the top prediction is the FIRST positive genre in
+list order (a row with no positive genre counts as genre 0, as in Keras). Never report it alone.
+
+Thresholded metrics (F1, Hamming loss, subset accuracy) predict a genre when its probability is
+>= `threshold`. Under cce the softmax sums to 1, so at 0.5 at most one genre is ever predicted.
+
+Macro averages (F1, AP, ROC-AUC) are taken over the genres the eval set can score: a genre with
+no positive row is skipped (its AP/F1 are undefined, not 0), and for ROC-AUC a genre with no
+negative row too. Skipping warns (MetricWarning) naming the genres' columns; when no genre is
+left the metric is NaN, with that warning, never silently.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+METRICS = (
+    "categorical_accuracy",
+    "f1_micro",
+    "f1_macro",
+    "map",
+    "roc_auc_macro",
+    "hamming_loss",
+    "subset_accuracy",
+)
+# Metrics where lower is better; every other one is higher-is-better.
+LOWER_IS_BETTER = frozenset({"hamming_loss"})
+BASELINES = ("prior", "majority")
+
+
+class MetricWarning(UserWarning):
+    """A macro metric skipped genres the eval set cannot score."""
+
+
+def compute_metrics(probs: np.ndarray, targets: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """The METRICS of probabilities (N x G) against multi-hot targets (N x G)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    targets = np.asarray(targets).astype(np.int64)
+    if probs.shape != targets.shape or probs.ndim != 2:
+        raise ValueError(f"probs {probs.shape} and targets {targets.shape} must both be N x G")
+    if len(probs) == 0:
+        raise ValueError("no rows to score")
+    predicted = (probs >= threshold).astype(np.int64)
+    positives = targets.sum(axis=0)
+    has_pos = np.flatnonzero(positives > 0)
+    has_both = np.flatnonzero((positives > 0) & (positives < len(targets)))
+    return {
+        "categorical_accuracy": float(np.mean(probs.argmax(axis=1) == targets.argmax(axis=1))),
+        "f1_micro": float(f1_score(targets, predicted, average="micro", zero_division=0)),
+        "f1_macro": _macro(
+            "f1_macro", has_pos, targets.shape[1],
+            lambda g: f1_score(targets[:, g], predicted[:, g], zero_division=0),
+        ),
+        "map": _macro(
+            "map", has_pos, targets.shape[1],
+            lambda g: average_precision_score(targets[:, g], probs[:, g]),
+        ),
+        "roc_auc_macro": _macro(
+            "roc_auc_macro", has_both, targets.shape[1],
+            lambda g: roc_auc_score(targets[:, g], probs[:, g]),
+        ),
+        "hamming_loss": float(np.mean(predicted != targets)),
+        "subset_accuracy": float(np.mean(np.all(predicted == targets, axis=1))),
+    }
+
+
+def _macro(name: str, scorable: np.ndarray, num_genres: int, score) -> float:
+    """Mean of score(g) over the scorable genre columns, warning about the ones left out."""
+    if len(scorable) < num_genres:
+        skipped = sorted(set(range(num_genres)) - set(scorable.tolist()))
+        why = "no positive" if name != "roc_auc_macro" else "only one class"
+        warnings.warn(
+            f"{name}: genre column(s) {skipped} skipped ({why} in the eval set); "
+            f"averaged over {len(scorable)} of {num_genres}" + ("" if len(scorable) else ": NaN"),
+            MetricWarning,
+            stacklevel=3,
+        )
+    if len(scorable) == 0:
+        return float("nan")
+    return float(np.mean([score(g) for g in scorable]))
+
+
+def baselines(train_labels: np.ndarray, eval_labels: np.ndarray) -> dict[str, dict[str, float]]:
+    """Scores of predicting without looking at the poster, from the training split's labels alone.
+
+    prior: every poster gets the training split's genre frequencies as its probabilities.
+    majority: every poster gets probability 1 for the most frequent training genre, 0 otherwise
+    (ties go to the first genre in list order).
+    """
+    frequencies = np.asarray(train_labels, dtype=np.float64).mean(axis=0)
+    majority = np.zeros_like(frequencies)
+    majority[frequencies.argmax()] = 1.0
+    n = len(eval_labels)
+    return {
+        "prior": compute_metrics(np.tile(frequencies, (n, 1)), eval_labels),
+        "majority": compute_metrics(np.tile(majority, (n, 1)), eval_labels),
+    }
