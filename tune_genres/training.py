@@ -1,0 +1,122 @@
+"""One epoch of training, one pass of prediction, and the random state a trial must carry.
+
+Read top to bottom: the trainable calls seed_everything, make_optimizer, then per epoch
+train_one_epoch and predict_split. The device is wherever the model and the split already are;
+torch's thread count is the caller's choice (the trainable sets it to the CPUs it was granted).
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import ResidentSplit
+from .losses import loss_fn, probabilities
+
+
+def make_optimizer(
+    model: nn.Module, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+) -> torch.optim.Adam:
+    """Adam with the study's defaults: fused kernels on CUDA, torch's own choice (foreach) elsewhere."""
+    on_cuda = all(p.is_cuda for p in model.parameters())
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, eps=eps, fused=True if on_cuda else None)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    split: ResidentSplit,
+    loss_name: str,
+    batch_size: int,
+    generator: torch.Generator | None,
+) -> float:
+    """Train on every row of `split` once, in the generator's shuffled order; the mean loss per sample."""
+    criterion = loss_fn(loss_name)
+    model.train()
+    # Summed on the device: one host sync per epoch, not one .item() per step.
+    total = torch.zeros((), device=split.device)
+    for x, y in split.batches(batch_size, generator):
+        optimizer.zero_grad(set_to_none=True)
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(x)
+    return total.item() / len(split)
+
+
+def predict_split(
+    model: nn.Module, split: ResidentSplit, loss_name: str, batch_size: int = 256
+) -> tuple[float, np.ndarray]:
+    """(mean loss per sample, probabilities N x G as float32 numpy) over `split`, in row order."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            logits = torch.cat([model(x) for x, _ in split.batches(batch_size)])
+            loss = loss_fn(loss_name)(logits, split.labels)
+            probs = probabilities(loss_name, logits)
+            return loss.item(), probs.float().cpu().numpy()
+    finally:
+        model.train(was_training)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's random, numpy's global RNG and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    """The global RNG states as tensors, ints, floats and lists: loadable with torch.load(weights_only=True)."""
+    py_version, py_internal, py_gauss = random.getstate()
+    np_state = np.random.get_state(legacy=False)
+    state = {
+        "python": {"version": py_version, "internal": list(py_internal), "gauss": py_gauss},
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what rng_state() captured. CUDA states are restored only where CUDA is available."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
+    np_state = state["numpy"]
+    np.random.set_state({
+        "bit_generator": np_state["bit_generator"],
+        "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
+        "has_gauss": np_state["has_gauss"],
+        "gauss": np_state["gauss"],
+    })
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        # A trial sees only its own GPU(s); restore as many devices as both sides have.
+        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)
+
+
+def make_generator(seed: int, state: torch.Tensor | None = None) -> torch.Generator:
+    """The CPU generator that shuffles the training split: seeded, or restored from a saved state."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    if state is not None:
+        generator.set_state(state)
+    return generator
+
+
+def generator_state(generator: torch.Generator) -> torch.Tensor:
+    """A generator's state as a uint8 tensor, for save_checkpoint(generator_state=...)."""
+    return generator.get_state()
