@@ -1,0 +1,26 @@
+"""`tune-genres report`: results.csv, results.md and charts for an experiment, finished or partial."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..report import write_report
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write the results report of an experiment folder",
+        description="Write results.csv, results.md (learning rate x ratio table of --metric, baselines beside "
+        "it, best trial named), heatmap.png and learning-curves.png into EXP_DIR. Works on a partial experiment.",
+    )
+    p.add_argument("exp_dir", type=Path, metavar="EXP_DIR", help="experiment folder (STORAGE/NAME)")
+    p.add_argument("--metric", default="test_map", help="metric of the table and the best trial (default %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = write_report(args.exp_dir, args.metric)
+    print(report["markdown"])
+    return 0

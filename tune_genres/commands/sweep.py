@@ -1,0 +1,55 @@
+"""`tune-genres sweep`: run a sweep file on a built dataset with Ray Tune, then write its report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..report import write_report
+from ..sweep import SweepOptions, run_sweep
+from ..sweep_file import load_sweep
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a sweep file's grid with Ray Tune",
+        description="Train every combination in SWEEP.toml's [grid] on DATASET with Ray Tune, on a local Ray "
+        "or the cluster at --address; TensorBoard events, checkpoints and results go to STORAGE/NAME, and the "
+        "report (results.csv, results.md, heatmap.png, learning-curves.png) is written at the end.",
+    )
+    p.add_argument("sweep", type=Path, metavar="SWEEP.toml", help="sweep file (see sweeps/)")
+    p.add_argument("--dataset", type=Path, required=True, help="built dataset folder (dataset-builder build)")
+    p.add_argument("--address", help="Ray cluster to join ('auto' or HOST:PORT); default: start Ray here")
+    p.add_argument("--storage", help="where experiments go: a path every node can reach, or a URI such as s3://bucket/x (default ./experiments)")
+    p.add_argument("--name", help="experiment name (default: the sweep's name)")
+    p.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: the sweep file's, else 1)")
+    p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial; fractions pack trials on a GPU (default 0)")
+    p.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: as resources allow)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted experiment of the same --storage/--name")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch table from Tune")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    sweep = load_sweep(args.sweep)
+    options = SweepOptions(
+        dataset=args.dataset,
+        address=args.address,
+        storage=args.storage,
+        name=args.name,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        resume=args.resume,
+        verbose=0 if args.quiet else 1,
+    )
+    exp_dir = run_sweep(sweep, options)
+    if "://" in exp_dir:
+        print(f"Experiment written to {exp_dir}; copy it locally and run `tune-genres report` on it.")
+        return 0
+    report = write_report(exp_dir, sweep.run["report_metric"])
+    print(report["markdown"])
+    print(f"Report: {exp_dir}/results.md, results.csv, heatmap.png, learning-curves.png")
+    print(f"Curves and the HParams table: tensorboard --logdir {exp_dir} --host 127.0.0.1")
+    return 0

@@ -1,0 +1,116 @@
+"""TensorBoard for a sweep: one run per trial, and the HParams experiment written once at the root.
+
+Each trial's run holds its curves (train/*, val/*, test/*, best/*, time/*) and its HParams
+session (its learning rate, ratio and other swept values). The experiment config (hparam
+domains, metric list) is written ONCE, to the experiment folder itself: torch's add_hparams would
+instead make an extra run per call, the known pitfall.
+
+Event files go straight into the experiment folder when storage is a local or shared path, so
+`tensorboard --logdir EXP_DIR` shows curves while the sweep runs; for remote storage (s3://...)
+they go to the driver's staging folder, which Tune syncs up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ray import tune
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+# Metrics shown in the HParams table: the best epoch's validation mAP, the final epoch's
+# validation metrics (the table shows each tag's last value) and the test metrics.
+TABLE_METRICS = (
+    "best/val_map",
+    "best/epoch",
+    "val/map",
+    "val/roc_auc_macro",
+    "val/f1_macro",
+    "val/categorical_accuracy",
+    "val/loss",
+    "test/map",
+    "test/roc_auc_macro",
+    "test/f1_macro",
+    "test/categorical_accuracy",
+)
+# Reported keys that are bookkeeping, not curves.
+NOT_CURVES = {"epoch", "training_iteration", "timestamp", "time_this_iter_s", "time_total_s", "pid",
+              "time_since_restore", "iterations_since_restore", "done", "best_epoch"}
+
+
+def tag_for(key: str) -> str:
+    """Reported key -> TensorBoard tag: val_map -> val/map, best_val_map -> best/val_map."""
+    if key.startswith("best_"):
+        return "best/" + key[len("best_"):]
+    for prefix in ("train", "val", "test"):
+        if key.startswith(prefix + "_"):
+            return f"{prefix}/{key[len(prefix) + 1:]}"
+    return f"time/{key}" if key.endswith("_s") else key
+
+
+def run_dir(trial) -> Path:
+    storage = trial.storage
+    if storage.storage_filesystem.type_name == "local":
+        return Path(trial.path)
+    return Path(trial.local_path)
+
+
+class TensorBoardCallback(tune.Callback):
+    def __init__(self, domains: dict[str, list], hparam_keys: list[str]):
+        self.domains = domains
+        self.hparam_keys = hparam_keys
+        self.writers: dict[str, SummaryWriter] = {}
+        self.root_written = False
+
+    def _write_root(self, trial) -> None:
+        storage = trial.storage
+        local = storage.storage_filesystem.type_name == "local"
+        root = storage.experiment_fs_path if local else storage.experiment_driver_staging_path
+        experiment, _, _ = hparams(
+            {k: self.domains[k][0] for k in self.hparam_keys},
+            {m: 0.0 for m in TABLE_METRICS},
+            hparam_domain_discrete={k: list(self.domains[k]) for k in self.hparam_keys},
+        )
+        with SummaryWriter(log_dir=str(root)) as writer:
+            writer.file_writer.add_summary(experiment)
+        self.root_written = True
+
+    def _writer(self, trial) -> SummaryWriter:
+        writer = self.writers.get(trial.trial_id)
+        if writer is None:
+            if not self.root_written:
+                self._write_root(trial)
+            writer = SummaryWriter(log_dir=str(run_dir(trial)))
+            _, session_start, _ = hparams(
+                {k: trial.config[k] for k in self.hparam_keys},
+                {},
+                hparam_domain_discrete={k: list(self.domains[k]) for k in self.hparam_keys},
+            )
+            writer.file_writer.add_summary(session_start)
+            self.writers[trial.trial_id] = writer
+        return writer
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        writer = self._writer(trial)
+        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        for key, value in result.items():
+            if key in NOT_CURVES or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            writer.add_scalar(tag_for(key), value, step)
+        writer.add_scalar("best/epoch", result.get("best_epoch", 0), step)
+        writer.flush()
+
+    def _close(self, trial) -> None:
+        writer = self.writers.pop(trial.trial_id, None)
+        if writer is not None:
+            writer.close()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._close(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._close(trial)
+
+    def on_experiment_end(self, trials, **info):
+        for trial in trials:
+            self._close(trial)

@@ -1,0 +1,154 @@
+"""The trainable: one trial of the sweep (Ray Tune's function API), read top to bottom.
+
+Entry: the ratio's arrays come from Ray's object store (put there once by the driver), so no
+trial reads the disk. The trial resumes from `tune.get_checkpoint()` when Tune restarts it,
+restoring weights, optimizer, epoch, RNG states and the best metric so far. Each epoch trains,
+validates and reports; every `checkpoint_every` epochs and at the end the report carries a
+checkpoint. The last report adds the test split's metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import ray
+import torch
+from ray import tune
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import ResidentSplit
+from .metrics import compute_metrics
+from .model import MiniVGG, model_config
+from .training import (
+    generator_state,
+    make_generator,
+    make_optimizer,
+    predict_split,
+    seed_everything,
+    set_rng_state,
+    train_one_epoch,
+)
+
+# The metric that decides the "best epoch" a trial reports (higher is better).
+BEST_METRIC = "val_map"
+
+
+def granted_cpus() -> int:
+    """CPUs Tune granted this trial: torch must use exactly these, or trials sharing a node fight."""
+    try:
+        resources = tune.get_context().get_trial_resources().required_resources
+        return max(1, int(resources.get("CPU", 1)))
+    except Exception:  # outside a Tune session (a plain call, as in tests and benchmarks)
+        return max(1, len(os.sched_getaffinity(0)))
+
+
+def set_threads(cpus: int) -> None:
+    torch.set_num_threads(cpus)
+    try:
+        torch.set_num_interop_threads(cpus)
+    except RuntimeError:
+        pass  # already fixed in this (reused) worker process; intra-op threads are what matter
+
+
+def trial_device() -> torch.device:
+    """CUDA when Ray granted this trial a GPU (Ray sets CUDA_VISIBLE_DEVICES to it), else CPU."""
+    if torch.cuda.is_available() and ray.is_initialized() and ray.get_gpu_ids():
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
+
+
+def train_trial(config: dict, data: dict) -> None:
+    """Tune entry point. `data` maps each ratio to an ObjectRef of data.trial_arrays()."""
+    arrays = data[config["ratio"]]
+    if isinstance(arrays, ray.ObjectRef):
+        arrays = ray.get(arrays)
+    run_trial(config, arrays, report=tune.report, checkpoint=tune.get_checkpoint())
+
+
+def run_trial(config: dict, arrays: dict, report, checkpoint=None) -> None:
+    """The training loop, free of Tune: `report(metrics, checkpoint=...)` is called each epoch."""
+    set_threads(granted_cpus())
+    device = trial_device()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
+    seed_everything(config["seed"])
+    train, val, test = (ResidentSplit.from_arrays(arrays, name, device) for name in ("train", "val", "test"))
+    genres = list(arrays["genres"])
+    _, height, width, _ = arrays["images"].shape
+    model_cfg = model_config(len(genres), height, width, config["dropout"])
+    model = MiniVGG.from_config(model_cfg).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config["lr"], betas=(config["beta1"], config["beta2"]), eps=config["eps"])
+    generator = make_generator(config["seed"])
+    meta = {
+        "genres": genres,
+        "ratio": config["ratio"],
+        "size": [width, height],
+        "loss": config["loss"],
+        "model_config": model_cfg,
+        "lr": config["lr"],
+        "config": config,
+    }
+    start_epoch, best = 0, {"epoch": 0, BEST_METRIC: -1.0}
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            state = load_checkpoint(directory, map_location=device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, best = state["epoch"], state["best"]
+        set_rng_state(state["rng"])
+        generator = make_generator(config["seed"], state["generator"])
+
+    placement = where_am_i()
+    val_labels = arrays["labels"][arrays["val"]]
+    epochs = config["epochs"]
+    for epoch in range(start_epoch + 1, epochs + 1):
+        started = time.perf_counter()
+        train_loss = train_one_epoch(model, optimizer, train, config["loss"], config["batch_size"], generator)
+        train_s = time.perf_counter() - started
+        val_loss, val_probs = predict_split(model, val, config["loss"])
+        metrics = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            **prefixed("val", compute_metrics(val_probs, val_labels, config["threshold"])),
+            "train_images_per_s": len(train) / train_s,
+            "epoch_s": time.perf_counter() - started,
+            **placement,
+        }
+        if metrics[BEST_METRIC] > best[BEST_METRIC]:
+            best = {"epoch": epoch, BEST_METRIC: metrics[BEST_METRIC]}
+        metrics["best_epoch"] = best["epoch"]
+        metrics[f"best_{BEST_METRIC}"] = best[BEST_METRIC]
+        last = epoch == epochs
+        if last:
+            test_loss, test_probs = predict_split(model, test, config["loss"])
+            metrics["test_loss"] = test_loss
+            metrics.update(prefixed("test", compute_metrics(test_probs, arrays["labels"][arrays["test"]], config["threshold"])))
+        if last or epoch % config["checkpoint_every"] == 0:
+            with tempfile.TemporaryDirectory() as directory:
+                save_checkpoint(
+                    directory,
+                    model=model,
+                    optimizer=optimizer,
+                    epoch=epoch,
+                    best=best,
+                    generator_state=generator_state(generator),
+                    meta=meta,
+                )
+                report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+        else:
+            report(metrics)
+
+
+def where_am_i() -> dict:
+    """The Ray node and GPU ids this trial runs on, for the report (issue: trials spread over nodes)."""
+    if not ray.is_initialized():
+        return {}
+    return {"node_id": ray.get_runtime_context().get_node_id(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
+
+
+def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{name}": float(value) for name, value in metrics.items()}
+
