@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from dataset_builder.errors import BadInput
+
 from .data import ResidentSplit
 from .losses import loss_fn, probabilities
 
@@ -47,20 +49,36 @@ def train_one_epoch(
     return total.item() / len(split)
 
 
-def predict_split(
-    model: nn.Module, split: ResidentSplit, loss_name: str, batch_size: int = 256
-) -> tuple[float, np.ndarray]:
-    """(mean loss per sample, probabilities N x G as float32 numpy) over `split`, in row order."""
+def predict_logits(model: nn.Module, split: ResidentSplit, batch_size: int = 256) -> torch.Tensor:
+    """Logits N x G over `split` in row order, in eval mode (no dropout); the mode is restored after."""
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            logits = torch.cat([model(x) for x, _ in split.batches(batch_size)])
-            loss = loss_fn(loss_name)(logits, split.labels)
-            probs = probabilities(loss_name, logits)
-            return loss.item(), probs.float().cpu().numpy()
+            return torch.cat([model(x) for x, _ in split.batches(batch_size)])
     finally:
         model.train(was_training)
+
+
+def predict_split(
+    model: nn.Module, split: ResidentSplit, loss_name: str, batch_size: int = 256
+) -> tuple[float, np.ndarray]:
+    """(mean loss per sample, probabilities N x G as float32 numpy) over `split`, in row order."""
+    logits = predict_logits(model, split, batch_size)
+    with torch.inference_mode():
+        loss = loss_fn(loss_name)(logits, split.labels)
+        probs = probabilities(loss_name, logits)
+        return loss.item(), probs.float().cpu().numpy()
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto': CUDA when available, else CPU. Asking for CUDA where there is none is the user's to fix."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BadInput(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    return device
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,33 @@
+"""`tune-genres evaluate`: a checkpoint's metrics on a built dataset, beside the baselines."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..evaluate import EVAL_SPLITS, evaluate, format_evaluation, write_json_atomically
+from ..training import pick_device
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score a trained checkpoint on a built dataset",
+        description="Print a checkpoint's loss and metrics on a built dataset's split, beside the label-prior "
+        "and majority-genre baselines. The dataset must have the checkpoint's genres and ratio.",
+    )
+    p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="checkpoint directory (or its checkpoint.pt)")
+    p.add_argument("dataset", type=Path, metavar="DATASET", help="built dataset folder")
+    p.add_argument("--split", choices=EVAL_SPLITS, default="test", help="rows to score (default %(default)s; all: every row)")
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write the result as JSON to FILE")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N] (default %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = evaluate(args.checkpoint, args.dataset, args.split, pick_device(args.device))
+    print(format_evaluation(result))
+    if args.out:
+        write_json_atomically(args.out, result)
+        print(f"wrote {args.out}")
+    return 0
