@@ -5,12 +5,13 @@ argmax(probs) == argmax(target), i.e. a hit when the top prediction is the FIRST
 list order (a row with no positive genre counts as genre 0, as in Keras). Never report it alone.
 
 Thresholded metrics (F1, Hamming loss, subset accuracy) predict a genre when its probability is
->= `threshold`. Under cce the softmax sums to 1, so at 0.5 at most one genre is ever predicted.
+>= `threshold`. Under cce the softmax sums to 1, so at 0.5 at most one genre is predicted (two only on an exact tie).
 
 Macro averages (F1, AP, ROC-AUC) are taken over the genres the eval set can score: a genre with
 no positive row is skipped (its AP/F1 are undefined, not 0), and for ROC-AUC a genre with no
 negative row too. Skipping warns (MetricWarning) naming the genres' columns; when no genre is
-left the metric is NaN, with that warning, never silently.
+left the metric is NaN, with that warning, never silently. Non-finite probabilities (a model
+that diverged) make every metric NaN, with a warning, instead of an exception mid-sweep.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def compute_metrics(probs: np.ndarray, targets: np.ndarray, threshold: float = 0
         raise ValueError(f"probs {probs.shape} and targets {targets.shape} must both be N x G")
     if len(probs) == 0:
         raise ValueError("no rows to score")
+    if not np.isfinite(probs).all():
+        # A diverged model (lr too high): no score means anything, and sklearn would raise.
+        bad = int(np.count_nonzero(~np.isfinite(probs)))
+        warnings.warn(f"{bad} of {probs.size} probabilities are not finite (the model diverged): every metric is NaN",
+                      MetricWarning, stacklevel=2)
+        return {name: float("nan") for name in METRICS}
     predicted = (probs >= threshold).astype(np.int64)
     positives = targets.sum(axis=0)
     has_pos = np.flatnonzero(positives > 0)

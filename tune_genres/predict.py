@@ -48,7 +48,9 @@ def predict(
     if not usable:
         return meta, [], failures
     # Labels are unused here: only the split's uint8 -> float batching is wanted.
-    posters = ResidentSplit(torch.from_numpy(np.stack(pixels)).to(device), torch.zeros(len(usable), len(meta["genres"])))
+    posters = ResidentSplit(
+        torch.from_numpy(np.stack(pixels)).to(device), torch.zeros(len(usable), len(meta["genres"]), device=device)
+    )
     probs = probabilities(meta["loss"], predict_logits(model, posters, batch_size)).float().cpu().numpy()
     predictions = [
         Prediction(path, sorted(zip(meta["genres"], map(float, row)), key=lambda item: -item[1]))

@@ -84,6 +84,14 @@ def test_no_scorable_genre_gives_nan_with_a_warning_not_a_crash():
     assert scores["hamming_loss"] == pytest.approx(4 / 12)  # the four cells >= 0.5: 0.7, 0.6, 0.8, 0.6
 
 
+def test_diverged_model_gives_nan_everywhere_with_a_warning():
+    probs = PROBS.copy()
+    probs[1, 2] = np.nan
+    with pytest.warns(MetricWarning, match="1 of 12 probabilities are not finite"):
+        scores = compute_metrics(probs, TARGETS)
+    assert list(scores) == list(METRICS) and all(math.isnan(v) for v in scores.values())
+
+
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="must both be N x G"):
         compute_metrics(PROBS[:, :2], TARGETS)
