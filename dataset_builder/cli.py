@@ -16,6 +16,8 @@ from .errors import BadInput
 COMMAND_MODULES = [
     "synthetic",
     "import_posters",
+    "imdb_dumps",
+    "imdb",
     "eda",
     "build",
     "info",

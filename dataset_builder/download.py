@@ -1,0 +1,339 @@
+"""The poster downloader: URLs in, a raw collection out, resumable and safe to interrupt.
+
+Many threads fetch at once, at most `per_host` at a time from any one host. Each image is
+streamed under a byte cap, decoded fully by images.open_poster (the same checks every source
+gets), and written under a temporary name then renamed, so images/ never holds a partial file.
+posters.csv and failures.csv are rewritten atomically every few seconds and at the end (also on
+Ctrl-C): not-yet-fetched titles carry the status "pending". A rerun into the same folder keeps
+every image already there and fetches only what is missing, pending, or failed for a reason
+worth retrying (timeout, reset, 429, 5xx): a 404 or a broken image is not asked for twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import threading
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from tqdm import tqdm
+
+from .errors import BadInput, PosterError
+from .images import open_poster
+from .net import Cancelled, NetFailure, exception_failure, is_retryable, status_failure, with_retries
+from .raw import IMAGES_DIR, OK, POSTERS_CSV, Failure, Poster, RawCollection, read_raw, summary, write_tables
+
+PENDING = "pending"  # status of a title not fetched yet (seen in checkpoints of a stopped run)
+TEMP_MARK = ".part-"  # temporary image files: ".<id>.part-<pid>-<thread>"
+USER_AGENT = "tune-genres-dataset-builder/0.1 (poster downloader; python-requests)"
+# Leading bytes of the formats posters come in -> the extension the file is saved under.
+MAGIC = [(b"\xff\xd8\xff", ".jpg"), (b"\x89PNG", ".png"), (b"GIF8", ".gif"), (b"RIFF", ".webp"), (b"BM", ".bmp")]
+
+
+@dataclass
+class DownloadOptions:
+    workers: int = 32  # threads; more than per_host so that several hosts are served at once
+    per_host: int = 8  # concurrent requests to one host: polite, and enough for 200+ posters/s
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 20.0  # between two bytes
+    total_timeout_s: float = 120.0  # for a whole image: a server trickling bytes counts as a timeout
+    retries: int = 3  # per image, within this run, for retryable failures
+    backoff_s: float = 0.5  # first retry after ~0.5 s, then 1, 2, ...
+    max_bytes: int = 20 * 2**20  # an image larger than this is refused (a real poster is < 5 MB)
+    checkpoint_s: float = 10.0  # rewrite posters.csv/failures.csv this often
+
+
+def add_download_arguments(parser: argparse.ArgumentParser) -> None:
+    """The downloader's flags, shared by every command that downloads."""
+    d = DownloadOptions()
+    g = parser.add_argument_group("downloading")
+    g.add_argument("--workers", type=int, default=d.workers, help=f"download threads (default {d.workers})")
+    g.add_argument("--per-host", type=int, default=d.per_host, help=f"concurrent requests to one host (default {d.per_host})")
+    g.add_argument("--connect-timeout", type=float, default=d.connect_timeout_s, help=f"seconds (default {d.connect_timeout_s:g})")
+    g.add_argument("--read-timeout", type=float, default=d.read_timeout_s, help=f"seconds between bytes (default {d.read_timeout_s:g})")
+    g.add_argument("--retries", type=int, default=d.retries, help=f"tries again per image on timeouts, resets, 429 and 5xx (default {d.retries})")
+    g.add_argument("--max-mb", type=float, default=d.max_bytes / 2**20, help=f"largest image accepted, in MiB (default {d.max_bytes / 2**20:g})")
+    g.add_argument("--checkpoint", type=float, default=d.checkpoint_s, help=f"seconds between saves of posters.csv (default {d.checkpoint_s:g})")
+
+
+def download_options(args: argparse.Namespace) -> DownloadOptions:
+    for flag in ("workers", "per_host"):
+        if getattr(args, flag) < 1:
+            raise BadInput(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected at least 1")
+    for flag in ("connect_timeout", "read_timeout", "max_mb", "checkpoint"):
+        if getattr(args, flag) <= 0:
+            raise BadInput(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a positive number")
+    if args.retries < 0:
+        raise BadInput(f"--retries {args.retries}: expected 0 or more")
+    return DownloadOptions(
+        workers=args.workers, per_host=args.per_host, connect_timeout_s=args.connect_timeout,
+        read_timeout_s=args.read_timeout, retries=args.retries, max_bytes=int(args.max_mb * 2**20),
+        checkpoint_s=args.checkpoint,
+    )
+
+
+def check_folder(raw_dir: Path, overwrite: bool = False) -> bool:
+    """Whether `raw_dir` can be downloaded into: True when it holds an earlier run to resume.
+
+    A folder that holds something other than a raw collection is refused unless `overwrite`.
+    """
+    if raw_dir.exists() and not raw_dir.is_dir():
+        raise BadInput(f"{raw_dir}: exists and is not a folder")
+    if not raw_dir.is_dir() or not any(raw_dir.iterdir()) or overwrite:
+        return False
+    if not ((raw_dir / POSTERS_CSV).is_file() or (raw_dir / IMAGES_DIR).is_dir()):
+        raise BadInput(f"{raw_dir}: holds other files, not a raw collection; pass --overwrite to empty it")
+    return True
+
+
+def prepare_folder(raw_dir: Path, overwrite: bool = False) -> bool:
+    """Make `raw_dir` ready to download into (emptied first if `overwrite`); True when resuming."""
+    resuming = check_folder(raw_dir, overwrite)
+    if overwrite and raw_dir.is_dir():
+        shutil.rmtree(raw_dir)
+    (raw_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+    return resuming
+
+
+@dataclass
+class DownloadReport:
+    collection: RawCollection
+    fetched: int = 0  # images downloaded and written by this run
+    kept: int = 0  # images an earlier run had already written
+    known_failures: int = 0  # failures of an earlier run not worth asking again
+    failed: Counter = field(default_factory=Counter)  # this run's failures by reason
+    bytes: int = 0
+    seconds: float = 0.0
+    hosts: int = 0
+
+    def summary(self) -> str:
+        rate = self.fetched / self.seconds if self.seconds > 0 else 0.0
+        failures = ", ".join(f"{n} {reason}" for reason, n in self.failed.most_common()) or "none"
+        retryable = sum(n for reason, n in self.failed.items() if is_retryable(reason))
+        return (
+            f"Downloaded {self.fetched} posters ({self.bytes / 2**20:.1f} MiB from {self.hosts} host(s)) in "
+            f"{self.seconds:.1f} s, {rate:.1f} posters/s on this machine; {self.kept} were already there from an "
+            f"earlier run and {self.known_failures} earlier failures were not asked again. Failures this run: {failures}"
+            + (f" ({retryable} worth retrying: rerun the same command)" if retryable else "")
+            + ". "
+            + summary(self.collection, "Collection")
+        )
+
+
+def image_extension(data: bytes) -> str:
+    for magic, ext in MAGIC:
+        if data.startswith(magic):
+            return ext
+    return ".jpg"
+
+
+class Downloader:
+    """Fetches, validates and writes images; one instance per run."""
+
+    def __init__(self, images_dir: Path, options: DownloadOptions, stop: threading.Event):
+        self.images_dir = images_dir
+        self.o = options
+        self.stop = stop
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.max_redirects = 5
+        self.session.trust_env = False
+        adapter = HTTPAdapter(pool_connections=64, pool_maxsize=options.per_host, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._hosts_lock = threading.Lock()
+
+    @property
+    def hosts_seen(self) -> int:
+        return len(self._hosts)
+
+    def host_slots(self, host: str) -> threading.BoundedSemaphore:
+        with self._hosts_lock:
+            if host not in self._hosts:
+                self._hosts[host] = threading.BoundedSemaphore(self.o.per_host)
+            return self._hosts[host]
+
+    def fetch(self, poster: Poster) -> tuple[Poster, str, int]:
+        """Download, validate and write one poster: (poster, relative file, bytes), or PosterError."""
+        url = poster.url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PosterError("bad-url", f"{url!r}: only http and https URLs are fetched")
+        slots = self.host_slots(parts.hostname)
+
+        def once() -> bytes:
+            with slots:
+                return self._get(url)
+
+        data = with_retries(once, self.o.retries, self.o.backoff_s, self.stop)
+        open_poster(data)  # full decode: raises PosterError (not-an-image, truncated, too-small, too-large)
+        name = poster.id + image_extension(data)
+        tmp = self.images_dir / f".{poster.id}{TEMP_MARK}{os.getpid()}-{threading.get_ident()}"
+        tmp.write_bytes(data)
+        # No fsync: a killed process loses nothing that was renamed; only a power cut could.
+        os.replace(tmp, self.images_dir / name)
+        return poster, f"{IMAGES_DIR}/{name}", len(data)
+
+    def _get(self, url: str) -> bytes:
+        if self.stop.is_set():
+            raise Cancelled()
+        started = time.monotonic()
+        try:
+            with self.session.get(url, stream=True, timeout=(self.o.connect_timeout_s, self.o.read_timeout_s)) as r:
+                final = urlsplit(r.url)
+                if final.scheme not in ("http", "https"):
+                    raise NetFailure("bad-url", f"{url} redirected to a non-http URL")
+                if r.status_code != 200:
+                    raise status_failure(r, url)
+                declared = r.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > self.o.max_bytes:
+                    raise NetFailure("too-large", f"{url}: {int(declared):,} bytes declared, over the {self.o.max_bytes:,} byte cap")
+                body = bytearray()
+                for chunk in r.iter_content(64 * 1024):
+                    if self.stop.is_set():
+                        raise Cancelled()
+                    body += chunk
+                    if len(body) > self.o.max_bytes:
+                        raise NetFailure("too-large", f"{url}: over the {self.o.max_bytes:,} byte cap")
+                    if time.monotonic() - started > self.o.total_timeout_s:
+                        raise NetFailure("timeout", f"{url}: not whole after {self.o.total_timeout_s:g} s")
+                return bytes(body)
+        except requests.RequestException as e:
+            raise exception_failure(e, url) from None
+
+
+def _plan(posters: list[Poster], raw_dir: Path, known: dict[str, Failure]) -> tuple[list[Poster], int, int, dict[str, Failure]]:
+    """Decide, for each poster, whether an earlier run settled it; return those to fetch.
+
+    Returns (to fetch, kept images, known failures, failures to carry over by id).
+    """
+    images = raw_dir / IMAGES_DIR
+    on_disk: dict[str, str] = {}
+    for entry in os.scandir(images):
+        if entry.name.startswith("."):
+            if TEMP_MARK in entry.name:
+                os.unlink(entry.path)  # left by a killed run: never a finished image
+            continue
+        on_disk[os.path.splitext(entry.name)[0]] = entry.name
+    earlier: dict[str, Poster] = {}
+    earlier_failures: dict[str, Failure] = {}
+    if (raw_dir / POSTERS_CSV).is_file():
+        previous = read_raw(raw_dir)
+        earlier = {p.id: p for p in previous.posters}
+        earlier_failures = {f.id: f for f in previous.failures}
+    todo: list[Poster] = []
+    kept = repeated = 0
+    carried = dict(known)
+    for p in posters:
+        if p.status != OK:
+            continue  # failed before download (no URL found): its failure is in `known`
+        before = earlier.get(p.id)
+        same_url = before is not None and before.url == p.url
+        if not p.url:
+            p.status = "no-url"
+            carried[p.id] = Failure(p.id, "no-url", "no poster URL")
+        elif p.id in on_disk and (before is None or same_url):
+            # Written atomically by an earlier run, so whole (posters.csv may predate it: a kill).
+            p.file, p.status = f"{IMAGES_DIR}/{on_disk[p.id]}", OK
+            kept += 1
+        elif same_url and before.status not in (OK, PENDING) and not is_retryable(before.status):
+            p.status = before.status
+            carried[p.id] = earlier_failures.get(p.id) or Failure(p.id, before.status, "")
+            repeated += 1
+        else:
+            p.status, p.file = PENDING, ""
+            todo.append(p)
+    return todo, kept, repeated, carried
+
+
+def download_collection(
+    posters: list[Poster],
+    raw_dir: str | os.PathLike,
+    options: DownloadOptions | None = None,
+    known_failures: list[Failure] | tuple[Failure, ...] = (),
+    overwrite: bool = False,
+) -> DownloadReport:
+    """Download every poster's `url` into the raw collection at `raw_dir` (resuming an earlier run).
+
+    `posters` need an id, genres and a url; one whose status is already a failure reason (its
+    URL could not be found) is written as is, with its record from `known_failures`. Returns the
+    report; its `summary()` is the paragraph to print. Ctrl-C saves the tables, then re-raises.
+    """
+    o = options or DownloadOptions()
+    raw_dir = Path(raw_dir)
+    seen: set[str] = set()
+    for p in posters:
+        if p.id in seen:
+            raise BadInput(f"duplicate id {p.id} in the posters to download")
+        seen.add(p.id)
+    prepare_folder(raw_dir, overwrite)
+    todo, kept, repeated, carried = _plan(posters, raw_dir, {f.id: f for f in known_failures})
+    report = DownloadReport(RawCollection(raw_dir, posters), kept=kept, known_failures=repeated)
+    failures: dict[str, Failure] = carried
+    stop = threading.Event()
+    downloader = Downloader(raw_dir / IMAGES_DIR, o, stop)
+
+    def save() -> None:
+        ordered = [failures[p.id] for p in posters if p.id in failures]
+        write_tables(raw_dir, posters, ordered)
+        report.collection = RawCollection(raw_dir, posters, ordered)
+
+    save()
+    started = time.monotonic()
+    queue = iter(todo)
+    running: dict[Future, Poster] = {}
+    last_save = time.monotonic()
+    bar = tqdm(total=len(todo), desc="download", unit="poster", smoothing=0.1)
+    pool = ThreadPoolExecutor(o.workers, thread_name_prefix="download")
+    try:
+        while True:
+            # Keep a bounded number of tasks queued: a million posters need not be a million futures.
+            while len(running) < o.workers * 2 and (p := next(queue, None)) is not None:
+                running[pool.submit(downloader.fetch, p)] = p
+            if not running:
+                break
+            done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                p = running.pop(future)
+                try:
+                    _, rel, size = future.result()
+                    p.file, p.status = rel, OK
+                    report.fetched += 1
+                    report.bytes += size
+                except PosterError as e:
+                    p.file, p.status = "", e.reason
+                    failures[p.id] = Failure(p.id, e.reason, e.detail)
+                    report.failed[e.reason] += 1
+                bar.update()
+            bar.set_postfix(ok=report.fetched, failed=sum(report.failed.values()), refresh=False)
+            if time.monotonic() - last_save > o.checkpoint_s:
+                save()
+                last_save = time.monotonic()
+    except BaseException:
+        # Ctrl-C (or anything else): let the requests in flight end, then save what is done.
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, p in running.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                _, rel, size = future.result()
+                p.file, p.status = rel, OK
+        bar.close()
+        save()
+        done_now = sum(1 for p in posters if p.status == OK)
+        print(f"download stopped: {done_now} usable posters saved in {raw_dir}; rerun the same command to fetch the rest")
+        raise
+    pool.shutdown(wait=True)
+    bar.close()
+    report.seconds = time.monotonic() - started
+    report.hosts = downloader.hosts_seen
+    save()
+    return report
