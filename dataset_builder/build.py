@@ -172,8 +172,8 @@ def _convert_chunk(start: int, paths: list[str]) -> list[tuple[int, tuple[int, i
         for out, arr in zip(_outputs, resize_all(img, _sizes)):
             out[row] = arr
         results.append((row, img.size))
-    for out in _outputs:
-        out.flush()
+    # No flush: the mapping is shared, so the parent sees these pages; msync per chunk would
+    # force a disk write each time for nothing.
     return results
 
 

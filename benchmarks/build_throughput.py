@@ -1,0 +1,101 @@
+"""Build throughput: posters per second through decode + all six resizes + write.
+
+Measured on the real poster set in ../shared (the study's 106x155 posters) or, with --synthetic N,
+on generated 182x268 JPEGs. In the same run, the baseline a user would write first: a plain
+one-poster-at-a-time Pillow loop (open, RGB, resize to 182x268, resize to each ratio, collect,
+np.save at the end).
+
+    python benchmarks/build_throughput.py [--limit N] [--json PATH] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dataset_builder.build import build
+from dataset_builder.images import BASE_SIZE, STUDY_RATIOS, size_for_ratio
+from dataset_builder.raw import read_raw
+from dataset_builder.sources.local_images import import_local
+from dataset_builder.sources.tables import read_table
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "tv-posters"
+
+
+def plain_pillow_loop(paths: list[Path], out: Path) -> None:
+    sizes = [size_for_ratio(r) for r in STUDY_RATIOS]
+    arrays = {s: [] for s in sizes}
+    for path in paths:
+        img = Image.open(path).convert("RGB").resize(BASE_SIZE, Image.Resampling.LANCZOS)
+        for size in sizes:
+            arrays[size].append(np.asarray(img.resize(size, Image.Resampling.LANCZOS)))
+    for (w, h), images in arrays.items():
+        np.save(out / f"plain_{w}x{h}.npy", np.stack(images))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N posters (0: all)")
+    parser.add_argument("--quick", action="store_true", help="about a minute: 2000 posters")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args()
+    if not (SHARED / "484da.csv").is_file():
+        raise SystemExit(f"{SHARED} is absent: this benchmark measures on the real poster set")
+    limit = 2000 if args.quick and not args.limit else args.limit
+
+    work = Path(tempfile.mkdtemp(prefix="build-bench-"))
+    try:
+        rows = read_table("authors", SHARED / "484da.csv", SHARED / "posters-58")
+        rows = [r for r in rows if r.image.is_file()][: limit or None]
+        import_local(rows, work / "raw")
+        raw = read_raw(work / "raw")
+        paths = [raw.path_of(p) for p in raw.usable]
+        n = len(paths)
+        # Warm the page cache for both contenders alike.
+        for p in paths:
+            p.read_bytes()
+
+        started = time.perf_counter()
+        build(work / "raw", work / "ds", "top:26", ratios=list(STUDY_RATIOS), seed=0)
+        ours_s = time.perf_counter() - started
+
+        (work / "plain").mkdir()
+        started = time.perf_counter()
+        plain_pillow_loop(paths, work / "plain")
+        plain_s = time.perf_counter() - started
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    figures = {
+        "posters": n,
+        "source": f"{SHARED} (RGB JPEG 106x155)",
+        "ratios": list(STUDY_RATIOS),
+        "cores": len(os.sched_getaffinity(0)),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "build_s": round(ours_s, 3),
+        "build_posters_per_s": round(n / ours_s, 1),
+        "plain_loop_s": round(plain_s, 3),
+        "plain_loop_posters_per_s": round(n / plain_s, 1),
+        "speedup": round(plain_s / ours_s, 2),
+    }
+    print(
+        f"{n} posters ({figures['source']}) -> 6 ratios, {figures['cores']} cores:\n"
+        f"  dataset-builder build     {figures['build_posters_per_s']:8.1f} posters/s  ({ours_s:.2f} s, incl. split, sha256, manifest)\n"
+        f"  plain Pillow loop         {figures['plain_loop_posters_per_s']:8.1f} posters/s  ({plain_s:.2f} s)\n"
+        f"  speed-up                  {figures['speedup']:.2f}x"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
