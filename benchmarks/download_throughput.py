@@ -1,6 +1,6 @@
 """Download throughput: posters/s through the downloader against a loopback server with latency.
 
-The server (tests/dataset_builder/http_fixtures.py, in its own process so it does not share the
+The server (tests/support/http_fixtures.py, in its own process so it does not share the
 client's interpreter) serves real 182x268 JPEGs and adds 20 ms to every request, as a far
 server would. Measured: the whole downloader path (concurrent GETs, full Pillow validation,
 atomic writes, posters.csv), and beside it, in the same run, a plain sequential loop of
@@ -24,9 +24,9 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "dataset_builder"))  # the loopback server lives with the tests
+sys.path.insert(0, str(REPO / "tests"))  # the loopback server lives with the tests (tests/support)
 
-from http_fixtures import FakeWeb, make_jpeg  # noqa: E402
+from support.http_fixtures import FakeWeb, make_jpeg  # noqa: E402
 
 from dataset_builder.download import DownloadOptions, download_collection  # noqa: E402
 from dataset_builder.images import open_poster  # noqa: E402

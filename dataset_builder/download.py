@@ -51,11 +51,16 @@ class DownloadOptions:
     checkpoint_s: float = 10.0  # rewrite posters.csv/failures.csv this often
 
 
-def add_download_arguments(parser: argparse.ArgumentParser) -> None:
-    """The downloader's flags, shared by every command that downloads."""
+def add_download_arguments(parser: argparse.ArgumentParser, workers: bool = True) -> None:
+    """The downloader's flags, shared by every command that downloads.
+
+    `workers=False` for a command that already has its own --workers (its value, when given,
+    is then the number of download threads too).
+    """
     d = DownloadOptions()
     g = parser.add_argument_group("downloading")
-    g.add_argument("--workers", type=int, default=d.workers, help=f"download threads (default {d.workers})")
+    if workers:
+        g.add_argument("--workers", type=int, default=d.workers, help=f"download threads (default {d.workers})")
     g.add_argument("--per-host", type=int, default=d.per_host, help=f"concurrent requests to one host (default {d.per_host})")
     g.add_argument("--connect-timeout", type=float, default=d.connect_timeout_s, help=f"seconds (default {d.connect_timeout_s:g})")
     g.add_argument("--read-timeout", type=float, default=d.read_timeout_s, help=f"seconds between bytes (default {d.read_timeout_s:g})")
@@ -65,8 +70,9 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def download_options(args: argparse.Namespace) -> DownloadOptions:
+    workers = args.workers if args.workers is not None else DownloadOptions().workers
     for flag in ("workers", "per_host"):
-        if getattr(args, flag) < 1:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise BadInput(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected at least 1")
     for flag in ("connect_timeout", "read_timeout", "max_mb", "checkpoint"):
         if getattr(args, flag) <= 0:
@@ -74,7 +80,7 @@ def download_options(args: argparse.Namespace) -> DownloadOptions:
     if args.retries < 0:
         raise BadInput(f"--retries {args.retries}: expected 0 or more")
     return DownloadOptions(
-        workers=args.workers, per_host=args.per_host, connect_timeout_s=args.connect_timeout,
+        workers=workers, per_host=args.per_host, connect_timeout_s=args.connect_timeout,
         read_timeout_s=args.read_timeout, retries=args.retries, max_bytes=int(args.max_mb * 2**20),
         checkpoint_s=args.checkpoint,
     )

@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     api.add_argument("--tmdb-width", default=TMDB_WIDTH, help=f"TMDb poster size: w92 w154 w185 w342 w500 w780 original (default {TMDB_WIDTH}, nearest the study's 182x268)")
     api.add_argument("--omdb-api-base", default=OMDB_API_BASE, help=f"(default {OMDB_API_BASE})")
     api.add_argument("--api-rate", type=float, help="API requests per second (default: 20 for TMDb, 10 for OMDb)")
+    api.add_argument("--api-retries", type=int, default=4, help="tries again per lookup on timeouts, resets, 429 and 5xx (default 4)")
     api.add_argument("--url-cache", type=Path, help=f"file of cached API answers (default RAW/{URL_CACHE})")
     add_download_arguments(p)
     p.set_defaults(func=run)
@@ -60,11 +61,14 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--limit {args.limit}: expected at least 1")
     if args.api_rate is not None and args.api_rate <= 0:
         raise BadInput(f"--api-rate {args.api_rate}: expected a positive number")
+    if args.api_retries < 0:
+        raise BadInput(f"--api-retries {args.api_retries}: expected 0 or more")
     options = download_options(args)
     check_folder(args.raw, args.overwrite)
     stop = threading.Event()
     resolver = make_resolver(args.posters, tmdb_api_base=args.tmdb_api_base, tmdb_image_base=args.tmdb_image_base,
-                             tmdb_width=args.tmdb_width, omdb_api_base=args.omdb_api_base, rate_per_s=args.api_rate, stop=stop)
+                             tmdb_width=args.tmdb_width, omdb_api_base=args.omdb_api_base, rate_per_s=args.api_rate,
+                             retries=args.api_retries, stop=stop)
 
     picked = select_from_dumps(args.dumps, selection) if args.dumps else select_from_cinemagoer_db(args.imdb_db, selection)
     titles = picked.most_voted(args.limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import BadInput
+from ..download import add_download_arguments, download_collection, download_options
 from ..raw import summary
 from ..sources.local_images import import_local
 from ..sources.tables import FORMATS, CsvColumns, read_table
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=Path, help="folder of poster images")
     p.add_argument("--overwrite", action="store_true", help="replace RAW if it already holds a collection")
     p.add_argument("--workers", type=int, default=None, help="parallel decoders (default: every core)")
+    add_download_arguments(p, workers=False)  # used when --images is not given: the CSV's URLs are downloaded
     defaults = CsvColumns()
     for field in ("id", "genres", "url", "file", "title", "year"):
         p.add_argument(f"--{field}-column", default=getattr(defaults, field), help=f"--format csv: the {field} column")
@@ -44,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     )
     rows = read_table(args.format, args.csv, args.images, columns)
     if args.images is None:
-        raise BadInput("--images: required (downloading from the CSV's URLs is not available yet)")
+        # No local images: download each row's URL (resumable; rerun to go on after a stop).
+        report = download_collection([r.poster for r in rows], args.raw, download_options(args), overwrite=args.overwrite)
+        print(report.summary())
+        return 0
     collection = import_local(rows, args.raw, overwrite=args.overwrite, workers=args.workers)
     print(summary(collection, f"import of {args.csv}"))
     return 0

@@ -18,7 +18,7 @@ import requests
 from tqdm import tqdm
 
 from ..errors import BadInput
-from ..net import NetFailure, exception_failure, status_failure, with_retries
+from ..net import NetFailure, exception_failure, is_retryable, status_failure, with_retries
 from .imdb_dumps import DUMP_FILES
 
 IMDB_DUMPS_URL = "https://datasets.imdbws.com/"
@@ -51,7 +51,8 @@ def fetch_dumps(
                 try:
                     with_retries(lambda: _fetch_once(session, url, final, timeout), retries, backoff_s=2.0)
                 except NetFailure as e:
-                    raise BadInput(f"{url}: {e.detail or e.reason} (the part fetched so far is kept; rerun to resume)") from None
+                    resume = "; the part fetched so far is kept: rerun to resume" if is_retryable(e.reason) else ""
+                    raise BadInput(f"{e.detail or e.reason}{resume}") from None
             done.append(final)
     return done
 

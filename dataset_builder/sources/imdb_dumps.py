@@ -70,20 +70,25 @@ class Title:
         return Poster(id=self.id, genres=list(self.genres), title=self.title, year=str(self.year))
 
 
+def id_order(title: Title) -> tuple[int, str]:
+    """Numeric order of IMDb ids: tt9999999 before tt10000000."""
+    return len(title.id), title.id
+
+
 @dataclass
 class TitleSelection:
-    """The selected titles (sorted by id) and what was left out on the way."""
+    """The selected titles (in id order) and what was left out on the way."""
 
     titles: list[Title]
     without_genres: int  # selected titles that IMDb gives no genre: useless for a genre model
     source: str
 
     def most_voted(self, limit: int | None) -> list[Title]:
-        """The `limit` most-voted titles (all when None), still sorted by id."""
+        """The `limit` most-voted titles (all when None), still in id order."""
         if limit is None or limit >= len(self.titles):
             return self.titles
-        top = sorted(self.titles, key=lambda t: (-t.votes, t.id))[:limit]
-        return sorted(top, key=lambda t: t.id)
+        top = sorted(self.titles, key=lambda t: (-t.votes, id_order(t)))[:limit]
+        return sorted(top, key=id_order)
 
 
 def _read_tsv_chunks(path: Path, columns: list[str]):
@@ -147,7 +152,7 @@ def select_from_dumps(dumps: str | Path, selection: Selection = Selection()) -> 
                 without_genres += 1
                 continue
             titles.append(Title(tconst, title, int(start), tuple(genres.split(",")), votes[tconst]))
-    titles.sort(key=lambda t: t.id)
+    titles.sort(key=id_order)
     return TitleSelection(titles, without_genres, f"IMDb dumps in {dumps}")
 
 
@@ -189,7 +194,7 @@ def select_from_cinemagoer_db(uri: str, selection: Selection = Selection()) -> T
         con.close()
     titles = []
     without_genres = 0
-    for tconst, title, start, genres, n in rows:
+    for tconst, title, start, genres, n in rows:  # ordered by the integer id, as id_order does
         if not genres:
             without_genres += 1
             continue

@@ -46,7 +46,7 @@ class TmdbResolver:
 
     def __init__(self, api_key: str | None = None, bearer: str | None = None, api_base: str = TMDB_API_BASE,
                  image_base: str = TMDB_IMAGE_BASE, width: str = TMDB_WIDTH, rate_per_s: float = 20.0,
-                 stop: threading.Event | None = None):
+                 retries: int = 4, stop: threading.Event | None = None):
         if not (api_key or bearer):
             raise BadInput("--posters tmdb: set TMDB_API_KEY (a v3 API key) or TMDB_BEARER_TOKEN (an API read access token) in the environment")
         _check_base("--tmdb-api-base", api_base)
@@ -58,7 +58,7 @@ class TmdbResolver:
         # The bearer token travels in a header, the v3 key as a query parameter (TMDb's two ways).
         self.params = {"external_source": "imdb_id"} | ({} if bearer else {"api_key": api_key})
         headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json"} if bearer else {"Accept": "application/json"}
-        self.client = ApiClient("TMDb", [api_key or "", bearer or ""], rate_per_s=rate_per_s, headers=headers, stop=stop)
+        self.client = ApiClient("TMDb", [api_key or "", bearer or ""], rate_per_s, retries, headers=headers, stop=stop)
         self.namespace = f"tmdb {self.api_base} {self.image_base} {self.width}"
 
     def lookup(self, imdb_id: str) -> str:
@@ -82,13 +82,13 @@ class OmdbResolver:
     name = "OMDb"
 
     def __init__(self, api_key: str | None, api_base: str = OMDB_API_BASE, rate_per_s: float = 10.0,
-                 stop: threading.Event | None = None):
+                 retries: int = 4, stop: threading.Event | None = None):
         if not api_key:
             raise BadInput("--posters omdb: set OMDB_API_KEY in the environment")
         _check_base("--omdb-api-base", api_base)
         self.api_base = api_base
         self.api_key = api_key
-        self.client = ApiClient("OMDb", [api_key], rate_per_s=rate_per_s, stop=stop)
+        self.client = ApiClient("OMDb", [api_key], rate_per_s, retries, stop=stop)
         self.namespace = f"omdb {self.api_base}"
 
     def lookup(self, imdb_id: str) -> str:
@@ -157,10 +157,10 @@ def _check_base(flag: str, url: str) -> None:
 
 def make_resolver(spec: str, *, tmdb_api_base: str = TMDB_API_BASE, tmdb_image_base: str = TMDB_IMAGE_BASE,
                   tmdb_width: str = TMDB_WIDTH, omdb_api_base: str = OMDB_API_BASE, rate_per_s: float | None = None,
-                  stop: threading.Event | None = None, environ: dict[str, str] | None = None) -> Resolver:
+                  retries: int = 4, stop: threading.Event | None = None, environ: dict[str, str] | None = None) -> Resolver:
     """`tmdb`, `omdb` or `csv:FILE` (the --posters flag) -> its resolver; keys from the environment."""
     env = os.environ if environ is None else environ
-    rate = {} if rate_per_s is None else {"rate_per_s": rate_per_s}
+    rate = {"retries": retries} | ({} if rate_per_s is None else {"rate_per_s": rate_per_s})
     if spec == "tmdb":
         return TmdbResolver(env.get("TMDB_API_KEY"), env.get("TMDB_BEARER_TOKEN"), tmdb_api_base, tmdb_image_base,
                             tmdb_width, stop=stop, **rate)

@@ -32,7 +32,7 @@ STUDY_CASES: list[tuple[tuple, bool]] = [
     (("tt0000012", "tvSeries", "Adult but kept", "2015", "Sci-Fi,Talk-Show", 4000), True),
     (("tt12345678", "tvSeries", "Eight digit id", "2021", "Documentary", 100000), True),
 ]
-STUDY_KEPT = sorted(case[0] for case, kept in STUDY_CASES if kept)
+STUDY_KEPT = sorted((case[0] for case, kept in STUDY_CASES if kept), key=lambda i: (len(i), i))  # numeric id order
 
 
 def basics_line(tconst: str, kind: str, title: str, year: str, genres: str, adult: str = "0") -> str:

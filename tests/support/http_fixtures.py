@@ -18,6 +18,7 @@ import io
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -51,7 +52,8 @@ class Route:
     fail_times: int | None = None  # ... this many times (None: always), then serve `body`
     retry_after: str | None = None
     delay_s: float = 0.0  # before the headers: longer than the client's read timeout = a timeout
-    reset_mid_body: bool = False  # send half the declared body, then RST the connection
+    reset_mid_body: int = 0  # the first N answers send half the declared body, then RST the connection
+    etag: str | None = None  # sent as ETag; with it, Range requests are honoured (If-Range checked)
     declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     location: str | None = None  # a redirect to here
     served: int = 0
@@ -69,11 +71,13 @@ class FakeWeb:
     omdb: dict[str, dict] = field(default_factory=dict)  # imdb id -> OMDb answer
     routes: dict[str, Route] = field(default_factory=dict)
     requests: Counter = field(default_factory=Counter)  # route -> requests received
-    headers_seen: list[dict[str, str]] = field(default_factory=list)
+    headers_seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (route, request headers)
+    max_in_flight: int = 0  # most requests being answered at once
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._in_flight = 0
 
     # --- setting up routes -------------------------------------------------------------
 
@@ -134,10 +138,10 @@ class FakeWeb:
             def do_GET(self) -> None:
                 web._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 128
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -160,7 +164,16 @@ class FakeWeb:
         key = f"/omdb/{query.get('i', '')}" if path == "/omdb/" else path
         with self._lock:
             self.requests[key] += 1
-            self.headers_seen.append(dict(h.headers))
+            self.headers_seen.append((key, dict(h.headers)))
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            self._answer(h, path, key, query)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(self, h: BaseHTTPRequestHandler, path: str, key: str, query: dict[str, str]) -> None:
         if self.latency_s:
             time.sleep(self.latency_s)
         route = self.routes.get(key)
@@ -184,7 +197,7 @@ class FakeWeb:
         self._send_body(h, route)
 
     def _send_body(self, h: BaseHTTPRequestHandler, r: Route) -> None:
-        if r.reset_mid_body:
+        if r.reset_mid_body >= r.served:
             h.send_response(200)
             h.send_header("Content-Type", r.content_type)
             h.send_header("Content-Length", str(len(r.body)))
@@ -204,7 +217,21 @@ class FakeWeb:
             h.wfile.write(r.body)
             h.close_connection = True
             return
+        if r.etag is not None:
+            return self._send_ranged(h, r)
         _send(h, r.status, r.body, r.content_type)
+
+    def _send_ranged(self, h: BaseHTTPRequestHandler, r: Route) -> None:
+        """As a static file server does: ETag, and Range honoured when If-Range still matches."""
+        ranged = h.headers.get("Range", "")
+        if_range = h.headers.get("If-Range")
+        if not ranged.startswith("bytes=") or (if_range is not None and if_range != r.etag):
+            return _send(h, 200, r.body, r.content_type, {"ETag": r.etag, "Accept-Ranges": "bytes"})
+        start = int(ranged[len("bytes="):].split("-")[0])
+        if start >= len(r.body):
+            return _send(h, 416, b"", "text/plain", {"Content-Range": f"bytes */{len(r.body)}", "ETag": r.etag})
+        extra = {"ETag": r.etag, "Content-Range": f"bytes {start}-{len(r.body) - 1}/{len(r.body)}"}
+        _send(h, 206, r.body[start:], r.content_type, extra)
 
     def _tmdb(self, h: BaseHTTPRequestHandler, imdb_id: str, query: dict[str, str]) -> None:
         auth = h.headers.get("Authorization", "")
@@ -224,6 +251,13 @@ class FakeWeb:
         if answer is None:
             return _send_json(h, 200, {"Response": "False", "Error": "Incorrect IMDb ID."})
         _send_json(h, 200, answer)
+
+
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (its timeout, a test's kill) is expected here, not an error.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
