@@ -28,6 +28,7 @@ from dataset_builder.errors import BadInput  # noqa: E402
 
 from .metrics import LOWER_IS_BETTER  # noqa: E402
 from .naming import format_lr  # noqa: E402
+from .trial_status import read_status  # noqa: E402
 
 HYPERPARAMETERS = ("lr", "ratio", "loss", "batch_size", "dropout", "seed")
 SHOWN = ("map", "roc_auc_macro", "f1_macro", "f1_micro", "categorical_accuracy", "subset_accuracy", "hamming_loss")
@@ -35,6 +36,7 @@ SHOWN = ("map", "roc_auc_macro", "f1_macro", "f1_micro", "categorical_accuracy",
 
 @dataclass
 class Trial:
+    folder: Path
     name: str
     config: dict
     rows: list[dict]
@@ -61,8 +63,18 @@ def read_trials(exp_dir: Path) -> list[Trial]:
                         break  # a line cut off by a crash: the rows before it stand
         # A trial restored from a checkpoint repeats the epochs after it: keep each epoch's last row.
         by_epoch = {row.get("epoch"): row for row in rows}
-        trials.append(Trial(folder.name, config, [by_epoch[e] for e in sorted(k for k in by_epoch if k is not None)]))
+        trials.append(Trial(folder, folder.name, config, [by_epoch[e] for e in sorted(k for k in by_epoch if k is not None)]))
     return trials
+
+
+def trial_state(trial: Trial, epochs_done: int, epochs: int) -> str:
+    """finished | stopped early (by the scheduler) | error | running (or interrupted) | not started."""
+    ended = read_status(trial.folder)
+    if epochs_done == epochs:
+        return "finished"
+    if ended is not None:
+        return "error" if ended["status"] == "ERROR" else "stopped early"
+    return "running" if trial.rows else "not started"
 
 
 def trial_row(trial: Trial) -> dict:
@@ -71,7 +83,7 @@ def trial_row(trial: Trial) -> dict:
     row["trial"] = trial.name
     row["epochs_done"] = last.get("epoch", 0)
     row["epochs"] = trial.config.get("epochs")
-    row["status"] = "finished" if row["epochs_done"] == row["epochs"] else ("partial" if trial.rows else "not started")
+    row["status"] = trial_state(trial, row["epochs_done"], row["epochs"])
     row["best_epoch"] = last.get("best_epoch")
     row["best_val_map"] = last.get("best_val_map")
     for split in ("val", "test"):

@@ -113,6 +113,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     from .data import trial_arrays
     from .tensorboard import TensorBoardCallback
     from .trainable import train_trial
+    from .trial_status import TrialStatusCallback
 
     local = "://" not in exp_dir
     if options.resume:
@@ -133,7 +134,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     trainable = tune.with_resources(tune.with_parameters(train_trial, data=data), trial_resources)
 
     swept = sweep.swept_keys()
-    callbacks = [TensorBoardCallback(sweep.grid, [k for k in sweep.grid])] + default_loggers()
+    callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid)), TrialStatusCallback()] + default_loggers()
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage,

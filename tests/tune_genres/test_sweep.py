@@ -108,7 +108,11 @@ def test_report_on_a_partial_experiment(finished, tmp_path, capsys):
     result.write_text(result.read_text().splitlines()[0] + "\n")
     assert main(["report", str(partial), "--metric", "val_map"]) == 0
     rows = {r["trial"]: r for r in read_results(partial)}
-    assert rows["lr=3e-3,r=44"]["status"] == "partial" and rows["lr=3e-3,r=44"]["epochs_done"] == "1"
+    (partial / "lr=3e-3,r=44" / "trial_status.json").unlink()
+    assert rows["lr=3e-3,r=44"]["status"] == "stopped early" and rows["lr=3e-3,r=44"]["epochs_done"] == "1"
+    assert main(["report", str(partial), "--metric", "val_map"]) == 0
+    rows = {r["trial"]: r for r in read_results(partial)}
+    assert rows["lr=3e-3,r=44"]["status"] == "running"
     assert rows["lr=1e-3,r=30"]["status"] == "finished"
     assert "4 trials, 3 finished" in capsys.readouterr().out
 
@@ -220,3 +224,17 @@ def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(datas
     assert (exp / "lr=3e-3,r=30" / "result.json").read_text() == first_rows
     epochs = [json.loads(line)["epoch"] for line in (exp / "lr=1e-3,r=30" / "result.json").read_text().splitlines()]
     assert sorted(set(epochs)) == [1, 2, 3, 4]
+
+
+def test_asha_stops_the_weak_trials_early(dataset, ray_local, tmp_path):
+    (tmp_path / "asha.toml").write_text(
+        "name = 'asha'\n[grid]\nlr = [3e-3, 1e-3, 1e-4, 1e-5]\nratio = [30]\n[train]\nloss = 'bce'\nepochs = 4\n"
+        "checkpoint_every = 2\nbatch_size = 16\n[scheduler]\ntype = 'asha'\ngrace_period = 1\nreduction_factor = 2\n"
+    )
+    code = main(["sweep", str(tmp_path / "asha.toml"), "--dataset", str(dataset), "--storage", str(tmp_path / "exps"), "--quiet"])
+    assert code == 0
+    rows = read_results(tmp_path / "exps" / "asha")
+    states = sorted(r["status"] for r in rows)
+    assert "finished" in states and "stopped early" in states, states
+    for row in rows:
+        assert (row["status"] == "finished") == (row["epochs_done"] == "4")
