@@ -9,6 +9,7 @@ checkpoint. The last report adds the test split's metrics.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -61,6 +62,8 @@ def trial_device() -> torch.device:
 
 def train_trial(config: dict, data: dict) -> None:
     """Tune entry point. `data` maps each ratio to an ObjectRef of data.trial_arrays()."""
+    # Tune logs a line per saved checkpoint from every worker; the report and TensorBoard say it better.
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
     arrays = data[config["ratio"]]
     if isinstance(arrays, ray.ObjectRef):
         arrays = ray.get(arrays)
