@@ -121,13 +121,18 @@ class DownloadReport:
     hosts: int = 0
 
     def summary(self) -> str:
+        tried = self.fetched + sum(self.failed.values())
+        earlier = (f"{self.kept} posters were already there from an earlier run and {self.known_failures} "
+                   f"earlier failures were not asked again")
+        if not tried:
+            return f"Nothing left to download: {earlier}. " + summary(self.collection, "Collection")
         rate = self.fetched / self.seconds if self.seconds > 0 else 0.0
         failures = ", ".join(f"{n} {reason}" for reason, n in self.failed.most_common()) or "none"
         retryable = sum(n for reason, n in self.failed.items() if is_retryable(reason))
         return (
-            f"Downloaded {self.fetched} posters ({self.bytes / 2**20:.1f} MiB from {self.hosts} host(s)) in "
-            f"{self.seconds:.1f} s, {rate:.1f} posters/s on this machine; {self.kept} were already there from an "
-            f"earlier run and {self.known_failures} earlier failures were not asked again. Failures this run: {failures}"
+            f"Downloaded {self.fetched} of {tried} posters tried ({self.bytes / 2**20:.1f} MiB from {self.hosts} "
+            f"host(s)) in {self.seconds:.1f} s, {rate:.1f} posters/s on this machine; {earlier}. "
+            f"Failures this run: {failures}"
             + (f" ({retryable} worth retrying: rerun the same command)" if retryable else "")
             + ". "
             + summary(self.collection, "Collection")
@@ -168,8 +173,8 @@ class Downloader:
                 self._hosts[host] = threading.BoundedSemaphore(self.o.per_host)
             return self._hosts[host]
 
-    def fetch(self, poster: Poster) -> tuple[Poster, str, int]:
-        """Download, validate and write one poster: (poster, relative file, bytes), or PosterError."""
+    def fetch(self, poster: Poster) -> tuple[str, int]:
+        """Download, validate and write one poster: (file relative to the collection, bytes), or PosterError."""
         url = poster.url
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -181,13 +186,18 @@ class Downloader:
                 return self._get(url)
 
         data = with_retries(once, self.o.retries, self.o.backoff_s, self.stop)
-        open_poster(data)  # full decode: raises PosterError (not-an-image, truncated, too-small, too-large)
+        try:
+            open_poster(data)  # full decode: PosterError (not-an-image, truncated, too-small, too-large, ...)
+        except PosterError:
+            raise
+        except Exception as e:  # a decoder bug on one odd file must not end a run of thousands
+            raise PosterError("corrupt", f"{url}: {type(e).__name__}: {e}") from None
         name = poster.id + image_extension(data)
         tmp = self.images_dir / f".{poster.id}{TEMP_MARK}{os.getpid()}-{threading.get_ident()}"
         tmp.write_bytes(data)
         # No fsync: a killed process loses nothing that was renamed; only a power cut could.
         os.replace(tmp, self.images_dir / name)
-        return poster, f"{IMAGES_DIR}/{name}", len(data)
+        return f"{IMAGES_DIR}/{name}", len(data)
 
     def _get(self, url: str) -> bytes:
         if self.stop.is_set():
@@ -298,7 +308,7 @@ def download_collection(
     queue = iter(todo)
     running: dict[Future, Poster] = {}
     last_save = time.monotonic()
-    bar = tqdm(total=len(todo), desc="download", unit="poster", smoothing=0.1)
+    bar = tqdm(total=len(todo), desc="download", unit="poster", smoothing=0.1, disable=not todo)
     pool = ThreadPoolExecutor(o.workers, thread_name_prefix="download")
     try:
         while True:
@@ -311,7 +321,7 @@ def download_collection(
             for future in done:
                 p = running.pop(future)
                 try:
-                    _, rel, size = future.result()
+                    rel, size = future.result()
                     p.file, p.status = rel, OK
                     report.fetched += 1
                     report.bytes += size
@@ -330,8 +340,7 @@ def download_collection(
         pool.shutdown(wait=True, cancel_futures=True)
         for future, p in running.items():
             if future.done() and not future.cancelled() and future.exception() is None:
-                _, rel, size = future.result()
-                p.file, p.status = rel, OK
+                p.file, p.status = future.result()[0], OK
         bar.close()
         save()
         done_now = sum(1 for p in posters if p.status == OK)

@@ -8,7 +8,6 @@ already downloaded are not fetched again.
 from __future__ import annotations
 
 import argparse
-import threading
 from pathlib import Path
 
 from ..download import add_download_arguments, check_folder, download_collection, download_options, prepare_folder
@@ -65,10 +64,9 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--api-retries {args.api_retries}: expected 0 or more")
     options = download_options(args)
     check_folder(args.raw, args.overwrite)
-    stop = threading.Event()
     resolver = make_resolver(args.posters, tmdb_api_base=args.tmdb_api_base, tmdb_image_base=args.tmdb_image_base,
                              tmdb_width=args.tmdb_width, omdb_api_base=args.omdb_api_base, rate_per_s=args.api_rate,
-                             retries=args.api_retries, stop=stop)
+                             retries=args.api_retries)
 
     picked = select_from_dumps(args.dumps, selection) if args.dumps else select_from_cinemagoer_db(args.imdb_db, selection)
     titles = picked.most_voted(args.limit)
@@ -82,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     posters = [t.to_poster() for t in titles]
     cache = AnswerCache(args.url_cache or args.raw / URL_CACHE, resolver.namespace) if resolver.namespace else None
     try:
-        resolution = resolve_posters(resolver, posters, cache, stop=stop)
+        resolution = resolve_posters(resolver, posters, cache)
     finally:
         if cache is not None:
             cache.close()

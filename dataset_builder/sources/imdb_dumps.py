@@ -15,10 +15,14 @@ import csv
 import gzip
 import sqlite3
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
+from tqdm.utils import CallbackIOWrapper
 
 from ..errors import BadInput
 from ..raw import Poster
@@ -91,22 +95,27 @@ class TitleSelection:
         return sorted(top, key=id_order)
 
 
-def _read_tsv_chunks(path: Path, columns: list[str]):
-    """Chunks of a gzipped IMDb TSV, only `columns`, every cell a string ("\\N" kept as is)."""
-    return pd.read_csv(
-        path,
-        sep="\t",
-        usecols=columns,
-        dtype=str,
-        quoting=csv.QUOTE_NONE,  # IMDb never quotes; a title like 'The "Show"' is literal
-        na_filter=False,  # "\N" handled per column: faster than NaN detection on every cell
-        chunksize=CHUNK_ROWS,
-        compression="gzip",
-        # The dumps are machine-written; a malformed line (never seen in recent dumps) is skipped
-        # rather than losing a whole run to it.
-        on_bad_lines="skip",
-        engine="c",
-    )
+@contextmanager
+def _tsv_chunks(path: Path, columns: list[str]) -> Iterator[Iterator[pd.DataFrame]]:
+    """Chunks of a gzipped IMDb TSV, only `columns`, every cell a string ("\\N" kept as is).
+
+    A progress bar follows the compressed bytes read: the real basics file takes a minute or more.
+    """
+    with open(path, "rb") as f, tqdm(total=path.stat().st_size, desc=path.name, unit="B", unit_scale=True, unit_divisor=1024) as bar:
+        yield pd.read_csv(
+            CallbackIOWrapper(bar.update, f, "read"),
+            sep="\t",
+            usecols=columns,
+            dtype=str,
+            quoting=csv.QUOTE_NONE,  # IMDb never quotes; a title like 'The "Show"' is literal
+            na_filter=False,  # "\N" handled per column: faster than NaN detection on every cell
+            chunksize=CHUNK_ROWS,
+            compression="gzip",
+            # The dumps are machine-written; a malformed line (never seen in recent dumps) is skipped
+            # rather than losing a whole run to it.
+            on_bad_lines="skip",
+            engine="c",
+        )
 
 
 def check_header(path: Path, columns: list[str]) -> None:
@@ -126,10 +135,11 @@ def check_header(path: Path, columns: list[str]) -> None:
 def _read_votes(path: Path, min_votes: int) -> dict[str, int]:
     """tconst -> numVotes for titles with at least `min_votes` votes."""
     votes: dict[str, int] = {}
-    for chunk in _read_tsv_chunks(path, RATINGS_COLUMNS):
-        n = pd.to_numeric(chunk["numVotes"], errors="coerce")
-        keep = n >= min_votes
-        votes.update(zip(chunk["tconst"][keep], n[keep].astype(int)))
+    with _tsv_chunks(path, RATINGS_COLUMNS) as chunks:
+        for chunk in chunks:
+            n = pd.to_numeric(chunk["numVotes"], errors="coerce")
+            keep = n >= min_votes
+            votes.update(zip(chunk["tconst"][keep], n[keep].astype(int)))
     return votes
 
 
@@ -140,18 +150,20 @@ def select_from_dumps(dumps: str | Path, selection: Selection = Selection()) -> 
     check_header(basics, BASICS_COLUMNS)
     check_header(ratings, RATINGS_COLUMNS)
     votes = _read_votes(ratings, selection.min_votes)
+    voted = set(votes)
     titles: list[Title] = []
     without_genres = 0
-    for chunk in _read_tsv_chunks(basics, BASICS_COLUMNS):
-        # Cheapest test first: the type keeps a few percent of the rows.
-        chunk = chunk[chunk["titleType"].isin(selection.types)]
-        year = pd.to_numeric(chunk["startYear"], errors="coerce")  # "\N" -> NaN, never kept
-        chunk = chunk[(year >= selection.since) & chunk["tconst"].isin(votes.keys())]
-        for tconst, title, start, genres in zip(chunk["tconst"], chunk["primaryTitle"], chunk["startYear"], chunk["genres"]):
-            if genres in ("", NULL):
-                without_genres += 1
-                continue
-            titles.append(Title(tconst, title, int(start), tuple(genres.split(",")), votes[tconst]))
+    with _tsv_chunks(basics, BASICS_COLUMNS) as chunks:
+        for chunk in chunks:
+            # Cheapest test first: the type keeps a few percent of the rows.
+            chunk = chunk[chunk["titleType"].isin(selection.types)]
+            year = pd.to_numeric(chunk["startYear"], errors="coerce")  # "\N" -> NaN, never kept
+            chunk = chunk[(year >= selection.since) & chunk["tconst"].isin(voted)]
+            for tconst, title, start, genres in zip(chunk["tconst"], chunk["primaryTitle"], chunk["startYear"], chunk["genres"]):
+                if genres in ("", NULL):
+                    without_genres += 1
+                    continue
+                titles.append(Title(tconst, title, int(start), tuple(genres.split(",")), votes[tconst]))
     titles.sort(key=id_order)
     return TitleSelection(titles, without_genres, f"IMDb dumps in {dumps}")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import os
-import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+import re
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +38,9 @@ class Resolver(Protocol):
 
     def lookup(self, imdb_id: str) -> str: ...
 
+    def cancel(self) -> None:
+        """Make every lookup waiting for its turn give up (Ctrl-C)."""
+
 
 class TmdbResolver:
     """TMDb's find-by-external-id: the first tv result's poster, else the first movie result's."""
@@ -46,11 +49,13 @@ class TmdbResolver:
 
     def __init__(self, api_key: str | None = None, bearer: str | None = None, api_base: str = TMDB_API_BASE,
                  image_base: str = TMDB_IMAGE_BASE, width: str = TMDB_WIDTH, rate_per_s: float = 20.0,
-                 retries: int = 4, stop: threading.Event | None = None):
+                 retries: int = 4):
         if not (api_key or bearer):
             raise BadInput("--posters tmdb: set TMDB_API_KEY (a v3 API key) or TMDB_BEARER_TOKEN (an API read access token) in the environment")
         _check_base("--tmdb-api-base", api_base)
         _check_base("--tmdb-image-base", image_base)
+        if not re.fullmatch(r"w\d+|original", width):
+            raise BadInput(f"--tmdb-width {width}: expected a TMDb poster size such as w185, w342, w500 or original")
         self.api_base = api_base.rstrip("/")
         self.image_base = image_base.rstrip("/")
         self.width = width
@@ -58,7 +63,7 @@ class TmdbResolver:
         # The bearer token travels in a header, the v3 key as a query parameter (TMDb's two ways).
         self.params = {"external_source": "imdb_id"} | ({} if bearer else {"api_key": api_key})
         headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json"} if bearer else {"Accept": "application/json"}
-        self.client = ApiClient("TMDb", [api_key or "", bearer or ""], rate_per_s, retries, headers=headers, stop=stop)
+        self.client = ApiClient("TMDb", [api_key or "", bearer or ""], rate_per_s, retries, headers=headers)
         self.namespace = f"tmdb {self.api_base} {self.image_base} {self.width}"
 
     def lookup(self, imdb_id: str) -> str:
@@ -75,6 +80,9 @@ class TmdbResolver:
                     return f"{self.image_base}/{self.width}/{path.lstrip('/')}"
         return ""
 
+    def cancel(self) -> None:
+        self.client.stop.set()
+
 
 class OmdbResolver:
     """OMDb's lookup by IMDb id: its `Poster` field; "N/A" or an unknown id means no poster."""
@@ -82,13 +90,13 @@ class OmdbResolver:
     name = "OMDb"
 
     def __init__(self, api_key: str | None, api_base: str = OMDB_API_BASE, rate_per_s: float = 10.0,
-                 retries: int = 4, stop: threading.Event | None = None):
+                 retries: int = 4):
         if not api_key:
             raise BadInput("--posters omdb: set OMDB_API_KEY in the environment")
         _check_base("--omdb-api-base", api_base)
         self.api_base = api_base
         self.api_key = api_key
-        self.client = ApiClient("OMDb", [api_key], rate_per_s, retries, stop=stop)
+        self.client = ApiClient("OMDb", [api_key], rate_per_s, retries)
         self.namespace = f"omdb {self.api_base}"
 
     def lookup(self, imdb_id: str) -> str:
@@ -105,6 +113,9 @@ class OmdbResolver:
             raise NetFailure("api-error", f"OMDb {imdb_id}: {error}")
         poster = str(body.get("Poster") or "")
         return "" if poster in ("", "N/A") else poster
+
+    def cancel(self) -> None:
+        self.client.stop.set()
 
 
 # (id column, URL column) of the CSV layouts recognised by their header, in order of preference.
@@ -149,6 +160,9 @@ class CsvResolver:
     def lookup(self, imdb_id: str) -> str:
         return self.urls.get(imdb_id, "")
 
+    def cancel(self) -> None:
+        pass  # lookups are local and instant
+
 
 def _check_base(flag: str, url: str) -> None:
     if not url.startswith(("http://", "https://")):
@@ -157,15 +171,15 @@ def _check_base(flag: str, url: str) -> None:
 
 def make_resolver(spec: str, *, tmdb_api_base: str = TMDB_API_BASE, tmdb_image_base: str = TMDB_IMAGE_BASE,
                   tmdb_width: str = TMDB_WIDTH, omdb_api_base: str = OMDB_API_BASE, rate_per_s: float | None = None,
-                  retries: int = 4, stop: threading.Event | None = None, environ: dict[str, str] | None = None) -> Resolver:
+                  retries: int = 4, environ: dict[str, str] | None = None) -> Resolver:
     """`tmdb`, `omdb` or `csv:FILE` (the --posters flag) -> its resolver; keys from the environment."""
     env = os.environ if environ is None else environ
-    rate = {"retries": retries} | ({} if rate_per_s is None else {"rate_per_s": rate_per_s})
+    client = {"retries": retries} | ({} if rate_per_s is None else {"rate_per_s": rate_per_s})
     if spec == "tmdb":
         return TmdbResolver(env.get("TMDB_API_KEY"), env.get("TMDB_BEARER_TOKEN"), tmdb_api_base, tmdb_image_base,
-                            tmdb_width, stop=stop, **rate)
+                            tmdb_width, **client)
     if spec == "omdb":
-        return OmdbResolver(env.get("OMDB_API_KEY"), omdb_api_base, stop=stop, **rate)
+        return OmdbResolver(env.get("OMDB_API_KEY"), omdb_api_base, **client)
     if spec.startswith("csv:") and len(spec) > 4:
         return CsvResolver(Path(spec[4:]))
     raise BadInput(f"--posters {spec}: expected tmdb, omdb or csv:FILE")
@@ -187,13 +201,12 @@ class Resolution:
 
 
 def resolve_posters(resolver: Resolver, posters: list[Poster], cache: AnswerCache | None = None,
-                    workers: int = 8, stop: threading.Event | None = None) -> Resolution:
+                    workers: int = 8) -> Resolution:
     """Set each poster's url from `resolver`; a title without one is marked failed with its reason.
 
     Lookups run on `workers` threads (the resolver's rate limit spaces them); each answer is
     cached as it arrives. Ctrl-C stops at once: the answers so far stay cached.
     """
-    stop = stop or threading.Event()
     result = Resolution(posters)
     answers: dict[str, str] = {}
     todo = []
@@ -205,30 +218,34 @@ def resolve_posters(resolver: Resolver, posters: list[Poster], cache: AnswerCach
         else:
             todo.append(p.id)
     failures: dict[str, Failure] = {}
-    if todo:
-        with tqdm(total=len(todo), desc=f"{resolver.name} lookups", unit="title") as bar, ThreadPoolExecutor(workers) as pool:
-            pending = {pool.submit(resolver.lookup, i): i for i in todo}
-            try:
-                while pending:
-                    finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        key = pending.pop(future)
-                        try:
-                            answers[key] = future.result()
-                        except NetFailure as e:
-                            failures[key] = Failure(key, f"api-{e.reason}", e.detail)
-                            continue
-                        finally:
-                            bar.update()
-                        result.asked += 1
-                        if cache is not None and resolver.namespace is not None:
-                            cache.put(key, answers[key])
-            except BaseException:
-                # Ctrl-C or a fatal answer (a refused key): stop every lookup now.
-                stop.set()
-                for future in pending:
-                    future.cancel()
-                raise
+    queue = iter(todo)
+    running: dict[Future, str] = {}
+    with tqdm(total=len(todo), desc=f"{resolver.name} lookups", unit="title", disable=not todo) as bar, \
+            ThreadPoolExecutor(workers) as pool:
+        try:
+            while True:
+                while len(running) < workers * 4 and (key := next(queue, None)) is not None:
+                    running[pool.submit(resolver.lookup, key)] = key
+                if not running:
+                    break
+                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    key = running.pop(future)
+                    bar.update()
+                    try:
+                        answers[key] = future.result()
+                    except NetFailure as e:
+                        failures[key] = Failure(key, f"api-{e.reason}", e.detail)
+                        continue
+                    result.asked += 1
+                    if cache is not None and resolver.namespace is not None:
+                        cache.put(key, answers[key])
+        except BaseException:
+            # Ctrl-C or a fatal answer (a refused key): stop every lookup now.
+            resolver.cancel()
+            for future in running:
+                future.cancel()
+            raise
     for p in posters:
         url = answers.get(p.id)
         if url:

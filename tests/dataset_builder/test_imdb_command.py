@@ -127,7 +127,7 @@ def test_import_of_a_csv_with_urls_and_no_images_downloads_them(tmp_path, web, c
     assert [(p.id, p.genres, p.status) for p in raw.posters] == [
         (f"tt{i:07d}", ["Comedy", "Family"], "http-404" if i == 3 else "ok") for i in range(1, 6)
     ]
-    assert "Downloaded 4 posters" in out
+    assert "Downloaded 4 of 5 posters tried" in out
 
 
 def test_bad_input_stops_before_any_work(tmp_path, web, capsys, monkeypatch):

@@ -73,6 +73,8 @@ def test_missing_keys_name_the_variables():
         make_resolver("imdb", environ={})
     with pytest.raises(BadInput, match="--tmdb-api-base ftp://x: expected an http"):
         make_resolver("tmdb", tmdb_api_base="ftp://x", environ={"TMDB_API_KEY": KEY})
+    with pytest.raises(BadInput, match="--tmdb-width 185: expected a TMDb poster size such as w185"):
+        make_resolver("tmdb", tmdb_width="185", environ={"TMDB_API_KEY": KEY})
 
 
 def test_retries_on_5xx_and_429_honouring_retry_after(web):

@@ -86,7 +86,7 @@ def write_large_basics(folder: Path, rows: int, seed: int = 0) -> int:
             genre = rng.choice(genre_pool)
             lines.append(basics_line(tconst, kind, f"Title number {i} of the generated set", year, genre))
             if rng.random() < 0.15:  # about 1.5 of 11 million titles are rated
-                votes = int(rng.paretovariate(0.6) * 5)
+                votes = int(rng.paretovariate(0.5) * 20)  # heavy-tailed: ~14% of rated titles reach 1000
                 rlines.append(f"{tconst}\t6.8\t{votes}\n")
                 if kind == "tvSeries" and year != N and int(year) >= 1950 and votes >= 1000 and genre != N:
                     kept += 1
