@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .errors import BadInput, PosterError
 from .images import open_poster
-from .net import Cancelled, NetFailure, exception_failure, is_retryable, status_failure, with_retries
+from .net import Cancelled, NetFailure, exception_failure, finished_batches, is_retryable, status_failure, with_retries
 from .raw import IMAGES_DIR, OK, POSTERS_CSV, Failure, Poster, RawCollection, read_raw, summary, write_tables
 
 PENDING = "pending"  # status of a title not fetched yet (seen in checkpoints of a stopped run)
@@ -106,6 +106,8 @@ def prepare_folder(raw_dir: Path, overwrite: bool = False) -> bool:
     if overwrite and raw_dir.is_dir():
         shutil.rmtree(raw_dir)
     (raw_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+    for leftover in raw_dir.glob(".*.csv.tmp-*"):
+        leftover.unlink()  # a table being rewritten when a run was killed (raw.write_csv_atomic)
     return resuming
 
 
@@ -305,19 +307,12 @@ def download_collection(
 
     save()
     started = time.monotonic()
-    queue = iter(todo)
     running: dict[Future, Poster] = {}
     last_save = time.monotonic()
     bar = tqdm(total=len(todo), desc="download", unit="poster", smoothing=0.1, disable=not todo)
     pool = ThreadPoolExecutor(o.workers, thread_name_prefix="download")
     try:
-        while True:
-            # Keep a bounded number of tasks queued: a million posters need not be a million futures.
-            while len(running) < o.workers * 2 and (p := next(queue, None)) is not None:
-                running[pool.submit(downloader.fetch, p)] = p
-            if not running:
-                break
-            done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+        for done in finished_batches(pool, downloader.fetch, todo, running, o.workers * 2):
             for future in done:
                 p = running.pop(future)
                 try:

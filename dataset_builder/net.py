@@ -11,7 +11,8 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import TypeVar
 
 import requests
@@ -131,3 +132,22 @@ def with_retries(
                 time.sleep(delay)
             elif stop.wait(delay):
                 raise Cancelled() from None
+
+
+def finished_batches(pool: Executor, call: Callable[[T], object], items: Iterable[T], running: dict[Future, T],
+                     limit: int, poll_s: float = 0.5) -> Iterator[set[Future]]:
+    """Run call(item) on `pool` for every item, at most `limit` submitted at once; yield what finishes.
+
+    Bounded, so a million items are never a million futures. `running` (future -> item) is the
+    caller's: it pops what it handles, and after an interrupt it still knows what was in flight.
+    Each batch comes within `poll_s` (possibly empty), so the caller can save progress and the
+    main thread can take Ctrl-C.
+    """
+    queue = iter(items)
+    while True:
+        while len(running) < limit and (item := next(queue, None)) is not None:
+            running[pool.submit(call, item)] = item
+        if not running:
+            return
+        done, _ = wait(running, timeout=poll_s, return_when=FIRST_COMPLETED)
+        yield done

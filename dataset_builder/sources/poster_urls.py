@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -19,7 +19,7 @@ from typing import Protocol
 from tqdm import tqdm
 
 from ..errors import BadInput
-from ..net import NetFailure
+from ..net import NetFailure, finished_batches
 from ..raw import Failure, Poster
 from .api_client import AnswerCache, ApiClient
 from .tables import imdb_id
@@ -218,17 +218,11 @@ def resolve_posters(resolver: Resolver, posters: list[Poster], cache: AnswerCach
         else:
             todo.append(p.id)
     failures: dict[str, Failure] = {}
-    queue = iter(todo)
     running: dict[Future, str] = {}
     with tqdm(total=len(todo), desc=f"{resolver.name} lookups", unit="title", disable=not todo) as bar, \
             ThreadPoolExecutor(workers) as pool:
         try:
-            while True:
-                while len(running) < workers * 4 and (key := next(queue, None)) is not None:
-                    running[pool.submit(resolver.lookup, key)] = key
-                if not running:
-                    break
-                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            for finished in finished_batches(pool, resolver.lookup, todo, running, workers * 4):
                 for future in finished:
                     key = running.pop(future)
                     bar.update()

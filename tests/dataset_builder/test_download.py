@@ -43,6 +43,7 @@ def faulty_site(web: FakeWeb) -> dict[str, tuple[str, str]]:
     web.fail("/flaky.jpg", 500, times=1, body=make_jpeg(2))
     web.fail("/busy.jpg", 429, times=1, retry_after="1", body=make_jpeg(3))
     web.serve("/slow.jpg", make_jpeg(4), delay_s=1.5)
+    web.serve("/stalled.jpg", make_jpeg(8, size=(600, 900)), stall_mid_body_s=1.5)
     web.serve("/reset.jpg", make_jpeg(5), reset_mid_body=99)
     web.serve("/truncated.jpg", make_jpeg(6)[:1500])
     web.serve("/html.jpg", b"<!doctype html><html><body>Sorry</body></html>")
@@ -60,6 +61,7 @@ def faulty_site(web: FakeWeb) -> dict[str, tuple[str, str]]:
         "flaky": (web.url("/flaky.jpg"), "ok"),
         "busy": (web.url("/busy.jpg"), "ok"),
         "slow": (web.url("/slow.jpg"), "timeout"),
+        "stalled": (web.url("/stalled.jpg"), "timeout"),
         "reset": (web.url("/reset.jpg"), "reset"),
         "truncated": (web.url("/truncated.jpg"), "truncated"),
         "html": (web.url("/html.jpg"), "not-an-image"),
@@ -91,7 +93,7 @@ def test_every_fault_is_recorded_under_its_reason(tmp_path, web):
     # What was written is exactly what was served, under the format's own extension.
     assert (tmp_path / "raw" / "images" / "tt0000000.jpg").read_bytes() == make_jpeg(1)
     assert (tmp_path / "raw" / "images" / "tt0000001.png").read_bytes() == png_bytes()
-    assert (tmp_path / "raw" / "images" / "tt0000014.jpg").read_bytes() == make_jpeg(1)  # via the redirect
+    assert (tmp_path / "raw" / "images" / f"tt{names.index('moved'):07d}.jpg").read_bytes() == make_jpeg(1)  # via the redirect
     assert sorted(p.name for p in (tmp_path / "raw" / "images").iterdir()) == sorted(p.file.split("/")[1] for p in raw.usable)
     # Retries: a 500 once then fine took 2 requests; a permanent 500 took 1 + 2 retries; a 404 is not retried.
     assert web.requests["/flaky.jpg"] == 2 and web.requests["/broken.jpg"] == 3 and web.requests["/gone.jpg"] == 1
@@ -110,7 +112,7 @@ def test_rerun_fetches_only_what_is_missing_or_worth_retrying(tmp_path, web):
     report = download_collection(make(), tmp_path / "raw", FAST)
     again = {route: n - before.get(route, 0) for route, n in web.requests.items() if n != before.get(route, 0)}
     # Only the retryable failures were asked again: 500, timeout, reset (each with its in-run retries).
-    assert set(again) == {"/broken.jpg", "/slow.jpg", "/reset.jpg"}
+    assert set(again) == {"/broken.jpg", "/slow.jpg", "/stalled.jpg", "/reset.jpg"}
     assert report.fetched == 0 and report.kept == 5
     assert report.known_failures == 9  # 404, truncated, html, 2 too-large, too-small, empty, 2 bad-url
     second = read_raw(tmp_path / "raw")

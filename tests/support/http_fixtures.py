@@ -2,7 +2,7 @@
 
 Every route can be made to misbehave the way the internet does: an HTTP error (optionally only
 the first N times, optionally with Retry-After), a response slower than the client's timeout,
-a connection reset mid-body, a truncated JPEG, HTML served as image/jpeg, an oversized body
+a connection reset or a stall mid-body, a truncated JPEG, HTML served as image/jpeg, an oversized body
 (with or without Content-Length), a redirect. It counts every request by route, so a test can
 prove what was (not) fetched.
 
@@ -53,6 +53,7 @@ class Route:
     retry_after: str | None = None
     delay_s: float = 0.0  # before the headers: longer than the client's read timeout = a timeout
     reset_mid_body: int = 0  # the first N answers send half the declared body, then RST the connection
+    stall_mid_body_s: float = 0.0  # send half the body, wait this long, then the rest
     etag: str | None = None  # sent as ETag; with it, Range requests are honoured (If-Range checked)
     declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     location: str | None = None  # a redirect to here
@@ -198,16 +199,19 @@ class FakeWeb:
 
     def _send_body(self, h: BaseHTTPRequestHandler, r: Route) -> None:
         if r.reset_mid_body >= r.served:
-            h.send_response(200)
-            h.send_header("Content-Type", r.content_type)
-            h.send_header("Content-Length", str(len(r.body)))
-            h.end_headers()
-            h.wfile.write(r.body[: len(r.body) // 2])
-            h.wfile.flush()
+            _send_half(h, r)
             # SO_LINGER 0: close with a TCP RST, as a dropped connection looks to the client.
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             h.connection.close()
             h.close_connection = True
+            return
+        if r.stall_mid_body_s:
+            _send_half(h, r)
+            time.sleep(r.stall_mid_body_s)
+            try:
+                h.wfile.write(r.body[len(r.body) // 2 :])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
             return
         if not r.declare_length:
             h.send_response(r.status)
@@ -258,6 +262,16 @@ class QuietServer(ThreadingHTTPServer):
         # A client that gave up (its timeout, a test's kill) is expected here, not an error.
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             super().handle_error(request, client_address)
+
+
+def _send_half(h: BaseHTTPRequestHandler, r: Route) -> None:
+    """Headers announcing the whole body, then only its first half."""
+    h.send_response(200)
+    h.send_header("Content-Type", r.content_type)
+    h.send_header("Content-Length", str(len(r.body)))
+    h.end_headers()
+    h.wfile.write(r.body[: len(r.body) // 2])
+    h.wfile.flush()
 
 
 def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
