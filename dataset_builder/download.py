@@ -158,7 +158,6 @@ class Downloader:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.max_redirects = 5
-        self.session.trust_env = False
         adapter = HTTPAdapter(pool_connections=64, pool_maxsize=options.per_host, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

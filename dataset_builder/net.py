@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import TypeVar
 
 import requests
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from .errors import PosterError
 
@@ -69,8 +69,8 @@ def status_failure(response: requests.Response, what: str) -> NetFailure:
     )
 
 
-def exception_failure(e: requests.RequestException, what: str) -> NetFailure:
-    """A requests exception as a NetFailure with a countable reason.
+def exception_failure(e: Exception, what: str) -> NetFailure:
+    """A requests (or urllib3, when streaming raw) exception as a NetFailure with a countable reason.
 
     `what` names the target in the detail; callers that hold secrets pass a redacted name and
     redact the result, since requests puts the full URL (query included) into its messages.
@@ -80,7 +80,7 @@ def exception_failure(e: requests.RequestException, what: str) -> NetFailure:
         isinstance(e, requests.ConnectionError) and e.args and isinstance(e.args[0], ReadTimeoutError)
     ):
         return NetFailure("timeout", f"timed out: {what}")
-    if isinstance(e, requests.exceptions.ChunkedEncodingError):
+    if isinstance(e, (requests.exceptions.ChunkedEncodingError, ProtocolError)):
         return NetFailure("reset", f"connection broken mid-body: {what}")
     if isinstance(e, requests.TooManyRedirects):
         return NetFailure("too-many-redirects", f"too many redirects: {what}")

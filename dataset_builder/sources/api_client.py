@@ -71,8 +71,6 @@ class ApiClient:
         self.stop = stop or threading.Event()
         self.session = requests.Session()
         self.session.headers.update(headers or {})
-        # requests would read ~/.netrc and proxy settings; an API key needs none of that.
-        self.session.trust_env = False
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:

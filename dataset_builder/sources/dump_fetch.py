@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 from ..errors import BadInput
@@ -62,9 +63,11 @@ def _fetch_once(session: requests.Session, url: str, final: Path, timeout: tuple
     meta = final.with_name(f".{final.name}.part.json")  # the version the part belongs to
     have = part.stat().st_size if part.exists() else 0
     validator = json.loads(meta.read_text()).get("validator") if have and meta.exists() else None
-    headers = {}
+    # The bytes as stored: a server that labels .gz files Content-Encoding: gzip must not have
+    # them unpacked on the way (the part's size would no longer match the file's).
+    headers = {"Accept-Encoding": "identity"}
     if have and validator:
-        headers = {"Range": f"bytes={have}-", "If-Range": validator}
+        headers |= {"Range": f"bytes={have}-", "If-Range": validator}
     try:
         with session.get(url, headers=headers, stream=True, timeout=timeout) as r:
             if r.status_code == 416 and have:
@@ -89,7 +92,7 @@ def _fetch_once(session: requests.Session, url: str, final: Path, timeout: tuple
             ) as bar:
                 f.seek(have)
                 f.truncate()
-                for chunk in r.iter_content(CHUNK):
+                for chunk in r.raw.stream(CHUNK, decode_content=False):
                     f.write(chunk)
                     bar.update(len(chunk))
                 f.flush()
@@ -98,7 +101,7 @@ def _fetch_once(session: requests.Session, url: str, final: Path, timeout: tuple
             if total is not None and size != total:
                 raise NetFailure("reset", f"{url}: got {size:,} of {total:,} bytes")
             return _finish(part, meta, final, size)
-    except requests.RequestException as e:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
         raise exception_failure(e, url) from None
 
 
