@@ -229,3 +229,26 @@ def test_an_interrupted_download_resumes_without_refetching(tmp_path, capsys, mo
     assert [(p.id, p.status) for p in resumed.posters] == [(p.id, p.status) for p in reference.posters]
     assert resumed.failure_counts() == reference.failure_counts() == {"http-404": 9, "not-an-image": 1}
     assert {p.name for p in (tmp_path / "raw" / "images").iterdir()} == image_names(tmp_path / "reference")
+
+
+def test_the_study_csv_of_urls_parses_whole_and_its_real_posters_download(tmp_path, web, capsys, shared_posters):
+    from dataset_builder.sources.poster_urls import CsvResolver
+
+    urls = CsvResolver(shared_posters / "484da.csv").urls
+    assert len(urls) == 5793 and all(u.startswith("https://m.media-amazon.com/images/") for u in urls.values())
+    # The first 150 rows again, their URLs pointing at the loopback host serving the real posters.
+    with open(shared_posters / "484da.csv", newline="") as f:
+        rows = list(csv.DictReader(f))[:150]
+    for row in rows:
+        image = shared_posters / "posters-58" / f"{int(row['Id'])}.jpg"
+        web.serve(f"/real/{row['Id']}.jpg", image.read_bytes())
+        row["img-url"] = web.url(f"/real/{row['Id']}.jpg")
+    with open(tmp_path / "study.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["Id", "Genres", "img-url"])
+        writer.writeheader()
+        writer.writerows(rows)
+    code, out, err = run(capsys, "import", tmp_path / "raw", "--format", "authors", "--csv", tmp_path / "study.csv")
+    assert code == 0, err
+    raw = read_raw(tmp_path / "raw")
+    assert len(raw.usable) == 150 and raw.posters[0].genres == ["Comedy", "Family"]
+    assert (tmp_path / "raw" / "images" / "tt0042114.jpg").read_bytes() == (shared_posters / "posters-58" / "42114.jpg").read_bytes()
