@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     resolver = make_resolver(args.posters, tmdb_api_base=args.tmdb_api_base, tmdb_image_base=args.tmdb_image_base,
                              tmdb_width=args.tmdb_width, omdb_api_base=args.omdb_api_base, rate_per_s=args.api_rate,
                              retries=args.api_retries)
+    resolver.verify()
 
     picked = select_from_dumps(args.dumps, selection) if args.dumps else select_from_cinemagoer_db(args.imdb_db, selection)
     titles = picked.most_voted(args.limit)

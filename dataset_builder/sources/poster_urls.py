@@ -41,6 +41,9 @@ class Resolver(Protocol):
     def cancel(self) -> None:
         """Make every lookup waiting for its turn give up (Ctrl-C)."""
 
+    def verify(self) -> None:
+        """One request before the real work, so a refused key or a wrong base URL fails in a second."""
+
 
 class TmdbResolver:
     """TMDb's find-by-external-id: the first tv result's poster, else the first movie result's."""
@@ -83,6 +86,9 @@ class TmdbResolver:
     def cancel(self) -> None:
         self.client.stop.set()
 
+    def verify(self) -> None:
+        _verify(self)
+
 
 class OmdbResolver:
     """OMDb's lookup by IMDb id: its `Poster` field; "N/A" or an unknown id means no poster."""
@@ -116,6 +122,9 @@ class OmdbResolver:
 
     def cancel(self) -> None:
         self.client.stop.set()
+
+    def verify(self) -> None:
+        _verify(self)
 
 
 # (id column, URL column) of the CSV layouts recognised by their header, in order of preference.
@@ -162,6 +171,20 @@ class CsvResolver:
 
     def cancel(self) -> None:
         pass  # lookups are local and instant
+
+    def verify(self) -> None:
+        pass  # the file was read whole when this was made
+
+
+# Any real title: the probe only proves that the API answers and takes the key.
+PROBE_ID = "tt0903747"
+
+
+def _verify(resolver: TmdbResolver | OmdbResolver) -> None:
+    try:
+        resolver.lookup(PROBE_ID)  # a refused key raises BadInput itself
+    except NetFailure as e:
+        raise BadInput(f"{resolver.name} does not answer as expected ({e.detail or e.reason}); check the API base URL") from None
 
 
 def _check_base(flag: str, url: str) -> None:

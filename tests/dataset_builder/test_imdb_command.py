@@ -21,6 +21,7 @@ from dataset_builder.cli import main
 from dataset_builder.errors import PosterError
 from dataset_builder.images import open_poster
 from dataset_builder.raw import read_raw
+from dataset_builder.sources.poster_urls import PROBE_ID
 from dataset_builder.store import open_dataset
 from support.dump_fixtures import STUDY_CASES, STUDY_KEPT, series_cases, write_dumps
 from support.http_fixtures import FakeWeb, make_jpeg
@@ -147,7 +148,14 @@ def test_bad_input_stops_before_any_work(tmp_path, web, capsys, monkeypatch):
         assert code == 2 and message in err, err
     code, _, err = run(capsys, *imdb_args(web, tmp_path / "raw", tmp_path / "nodumps"))
     assert code == 2 and "nodumps/title.basics.tsv.gz: not found" in err
-    assert not (tmp_path / "raw").exists() and web.count() == 0
+    assert not (tmp_path / "raw").exists() and web.count("/img/") == 0
+    # A wrong API address or a refused key fails at once, before the scan of the dumps.
+    code, _, err = run(capsys, *imdb_args(web, tmp_path / "raw", tmp_path / "nodumps", "--tmdb-api-base", web.url("/v3")))
+    assert code == 2 and "TMDb does not answer as expected (HTTP 404 from TMDb find tt0903747); check the API base URL" in err
+    monkeypatch.setenv("TMDB_API_KEY", "wrong")
+    code, _, err = run(capsys, *imdb_args(web, tmp_path / "raw", tmp_path / "nodumps"))
+    assert code == 2 and "TMDb refused the credentials in TMDB_API_KEY (HTTP 401: Invalid API key" in err
+    monkeypatch.setenv("TMDB_API_KEY", KEY)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     code, _, err = run(capsys, *imdb_args(web, tmp_path / "mine", dumps))
@@ -224,7 +232,7 @@ def test_an_interrupted_download_resumes_without_refetching(tmp_path, capsys, mo
         again = {route for route, n in web.requests.items() if n > before.get(route, 0)}
 
     assert not [name for name in finished if f"/img/w185/{name}" in again], "a finished image was fetched again"
-    assert not [route for route in again if route.startswith("/tmdb/")], "the rerun asked TMDb again"
+    assert not [r for r in again if r.startswith("/tmdb/") and r != f"/tmdb/3/find/{PROBE_ID}"], "the rerun asked TMDb again"
     resumed = read_raw(tmp_path / "raw")
     assert [(p.id, p.status) for p in resumed.posters] == [(p.id, p.status) for p in reference.posters]
     assert resumed.failure_counts() == reference.failure_counts() == {"http-404": 9, "not-an-image": 1}
