@@ -116,7 +116,7 @@ class OmdbResolver:
         if body.get("Response") == "False":
             if "not found" in error.lower() or "incorrect imdb id" in error.lower():
                 return ""
-            raise NetFailure("api-error", f"OMDb {imdb_id}: {error}")
+            raise NetFailure("error", f"OMDb {imdb_id}: {error}")
         poster = str(body.get("Poster") or "")
         return "" if poster in ("", "N/A") else poster
 
@@ -137,20 +137,17 @@ class CsvResolver:
     name = "CSV"
     namespace = None
 
-    def __init__(self, path: Path, id_column: str | None = None, url_column: str | None = None):
+    def __init__(self, path: Path):
         if not path.is_file():
             raise BadInput(f"--posters csv:{path}: not found")
         # latin-1 decodes any byte: only the ids and URLs are read, and those are ASCII in
         # every layout, while Kaggle's file is ISO-8859-1 and the study's UTF-8.
         with open(path, newline="", encoding="latin-1") as f:
             reader = csv.DictReader(f)
-            header = [h.lstrip("\ufeffï»¿") for h in reader.fieldnames or []]
+            header = [h.removeprefix("ï»¿") for h in reader.fieldnames or []]  # a UTF-8 BOM, read as latin-1
             reader.fieldnames = header
-            if id_column or url_column:
-                layout = (id_column or "id", url_column or "url")
-            else:
-                layout = next(((i, u) for i, u in CSV_LAYOUTS if i in header and u in header), None)
-            if layout is None or any(c not in header for c in layout):
+            layout = next(((i, u) for i, u in CSV_LAYOUTS if i in header and u in header), None)
+            if layout is None:
                 raise BadInput(
                     f"{path}: expected an id and a URL column ({', '.join(f'{i}+{u}' for i, u in CSV_LAYOUTS)}); header has {', '.join(header) or 'nothing'}"
                 )
@@ -164,7 +161,6 @@ class CsvResolver:
                 # Kaggle's file repeats some ids; the first URL given wins.
                 if url and key not in self.urls:
                     self.urls[key] = url
-        self.path = path
 
     def lookup(self, imdb_id: str) -> str:
         return self.urls.get(imdb_id, "")

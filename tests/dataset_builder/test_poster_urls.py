@@ -169,7 +169,7 @@ def write(path, text: str, encoding: str = "utf-8"):
 
 
 def test_csv_of_urls_in_the_study_kaggle_and_plain_layouts(tmp_path):
-    authors = write(tmp_path / "484da.csv", 'Id,Genres,img-url\n0042114,"[\'Comedy\']",https://m.media-amazon.com/a.jpg\n12345678,[\'Drama\'],https://x/b.jpg\n')
+    authors = write(tmp_path / "484da.csv", '\ufeffId,Genres,img-url\n0042114,"[\'Comedy\']",https://m.media-amazon.com/a.jpg\n12345678,[\'Drama\'],https://x/b.jpg\n')
     r = CsvResolver(authors)
     assert r.lookup("tt0042114") == "https://m.media-amazon.com/a.jpg" and r.lookup("tt12345678") == "https://x/b.jpg"
     kaggle = write(
