@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import time
+import traceback
 
 import pytest
 
 from dataset_builder.errors import BadInput
+from dataset_builder.net import NetFailure
 from dataset_builder.raw import Poster
 from dataset_builder.sources.api_client import AnswerCache, RateLimiter
 from dataset_builder.sources.poster_urls import CsvResolver, OmdbResolver, TmdbResolver, make_resolver, resolve_posters
@@ -198,3 +201,14 @@ def test_a_csv_of_urls_with_bad_columns_or_ids_names_the_file_and_line(tmp_path)
         CsvResolver(bad_id)
     with pytest.raises(BadInput, match=r"--posters csv:.*missing.csv: not found"):
         make_resolver(f"csv:{tmp_path / 'missing.csv'}", environ={})
+
+
+def test_a_dead_api_host_is_a_failure_whose_traceback_does_not_show_the_key():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = TmdbResolver(api_key=KEY, api_base=f"http://127.0.0.1:{port}/3", image_base="http://127.0.0.1/img", rate_per_s=1000, retries=0)
+    with pytest.raises(NetFailure) as e:
+        r.lookup("tt0000001")
+    assert e.value.reason == "connection" and "TMDb find tt0000001" in e.value.detail
+    assert KEY not in "".join(traceback.format_exception(e.value))
