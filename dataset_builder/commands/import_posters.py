@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", required=True, type=Path, help="the CSV of titles")
     p.add_argument("--images", type=Path, help="folder of poster images")
     p.add_argument("--overwrite", action="store_true", help="replace RAW if it already holds a collection")
-    p.add_argument("--workers", type=int, default=None, help="parallel decoders (default: every core)")
+    p.add_argument("--workers", type=int, default=None, help="parallel decoders with --images (default: every core); download threads without it")
     add_download_arguments(p, workers=False)  # used when --images is not given: the CSV's URLs are downloaded
     defaults = CsvColumns()
     for field in ("id", "genres", "url", "file", "title", "year"):
