@@ -11,6 +11,8 @@ It holds plain tensors and primitives only, so it loads with torch.load(weights_
     rng         training.rng_state() at save time: Python, numpy, torch CPU (and CUDA) RNGs
     meta        everything needed to use the model alone (META_KEYS): genres, ratio, size
                 [width, height], loss, model_config, lr, and the trial's config
+    history     the metrics row reported for each epoch so far (a list of JSON-like dicts; [] when
+                absent), so a trial's learning curve survives a driver that died before syncing
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def save_checkpoint(
     best,
     generator_state: torch.Tensor,
     meta: dict,
+    history: list[dict] | None = None,
 ) -> Path:
     """Write directory/checkpoint.pt atomically (temporary name, then rename); returns its path."""
     missing = [key for key in META_KEYS if key not in meta]
@@ -49,8 +52,9 @@ def save_checkpoint(
     try:
         # A JSON round trip keeps meta to primitives that weights_only loading accepts.
         meta = json.loads(json.dumps(meta))
+        history = json.loads(json.dumps(history or []))
     except TypeError as e:
-        raise TypeError(f"checkpoint meta must be JSON-like (numbers, strings, lists, dicts): {e}") from None
+        raise TypeError(f"checkpoint meta and history must be JSON-like (numbers, strings, lists, dicts): {e}") from None
     state = {
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
@@ -60,6 +64,7 @@ def save_checkpoint(
         "generator": generator_state,
         "rng": rng_state(),
         "meta": meta,
+        "history": history,
     }
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -94,6 +99,7 @@ def load_checkpoint(directory: str | os.PathLike, map_location: torch.device | s
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise BadInput(f"{path}: checkpoint format {found!r}, this reader knows {CHECKPOINT_FORMAT}")
     state["meta"]["size"] = tuple(state["meta"]["size"])
+    state.setdefault("history", [])  # checkpoints written before the history was kept
     return state
 
 

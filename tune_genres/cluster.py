@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 
 from dataset_builder.errors import BadInput
+
+# How long each node gets to answer the shared-storage probe (a worker process must start there).
+PROBE_TIMEOUT_S = 60.0
+TOKEN_HINT = (
+    "run the driver with RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN or "
+    "~/.ray/auth_token (`ray get-auth-token` on the head prints it)"
+)
+SHARED_STORAGE_HINT = (
+    "a sweep on several nodes needs storage every node shares: a network filesystem mounted at the "
+    "same path on each node, or a URI such as s3://bucket/experiments"
+)
 
 
 def connect(address: str | None) -> None:
@@ -17,7 +29,12 @@ def connect(address: str | None) -> None:
         return
     try:
         ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=True)
+    except ray.exceptions.AuthenticationError as e:  # token mode on here, but no token found
+        raise BadInput(f"--address {address}: {e.message}; {TOKEN_HINT}") from None
     except ConnectionError as e:
+        # Ray reports a refused token as a failed connection; the cause says which it was.
+        if "InvalidAuthToken" in str(e.__cause__):
+            raise BadInput(f"--address {address}: the cluster refused this driver's token (missing or wrong); {TOKEN_HINT}") from None
         raise BadInput(f"--address {address}: no Ray cluster there ({str(e).splitlines()[0]})") from None
 
 
@@ -36,3 +53,86 @@ def check_storage(storage: str) -> None:
     finally:
         if probe.exists():
             os.unlink(probe)
+
+
+def storage_filesystem(storage: str):
+    """(pyarrow filesystem, path in it) for a local path or a URI, as this process sees them."""
+    import pyarrow.fs
+
+    if "://" in storage:
+        return pyarrow.fs.FileSystem.from_uri(storage)
+    return pyarrow.fs.LocalFileSystem(), str(Path(storage).resolve())
+
+
+def read_probe(storage: str, probe: str, token: str) -> str | None:
+    """On a node: None if it reads the driver's probe back, else why not (runs as a Ray task)."""
+    try:
+        fs, _ = storage_filesystem(storage)
+        with fs.open_input_stream(probe) as f:
+            found = f.read()
+    except Exception as e:  # pyarrow raises OSError, FileNotFoundError, or its own errors per filesystem
+        return f"cannot read the driver's probe file there: {str(e).splitlines()[0]}"
+    return None if found == token.encode() else "another file is at that path there (a different filesystem)"
+
+
+def check_shared_storage(storage: str) -> list[str]:
+    """Every node must see the storage the driver writes: a checkpoint saved by a node that
+    cannot is lost, and Tune finds out only at a trial's first checkpoint, halfway through.
+
+    The driver writes a probe file; a task pinned to each other live node reads it back through
+    that node's own filesystem and credentials. Returns the ids of the nodes that saw it.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    nodes = [n for n in ray.nodes() if n["Alive"] and n["NodeID"] != here]
+    if not nodes:
+        return [here]  # one node, the driver's own: check_storage has written there already
+    fs, root = storage_filesystem(storage)
+    token = uuid.uuid4().hex
+    probe = f"{root.rstrip('/')}/.node-probe-{token}"
+    try:
+        fs.create_dir(root, recursive=True)
+        with fs.open_output_stream(probe) as f:
+            f.write(token.encode())
+    except Exception as e:
+        raise BadInput(f"--storage {storage}: cannot write there ({str(e).splitlines()[0]})") from None
+    try:
+        task = ray.remote(num_cpus=0, max_retries=0)(read_probe)
+        pending = {
+            task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(storage, probe, token): n
+            for n in nodes
+        }
+        ready, late = ray.wait(list(pending), num_returns=len(pending), timeout=PROBE_TIMEOUT_S)
+        blind, seen = [], [here]
+        for ref in ready:
+            node = pending[ref]
+            try:
+                why = ray.get(ref)
+            except ray.exceptions.RayError as e:  # the node died while answering
+                why = f"the probe failed there ({type(e).__name__})"
+            if why is None:
+                seen.append(node["NodeID"])
+            else:
+                blind.append((node, why))
+        for ref in late:
+            ray.cancel(ref, force=True)
+            node = pending[ref]
+            print(f"tune-genres: warning: node {describe_node(node)} did not answer the storage probe within "
+                  f"{PROBE_TIMEOUT_S:.0f} s; its trials fail at their first checkpoint if it cannot see {storage}",
+                  file=sys.stderr)
+    finally:
+        try:
+            fs.delete_file(probe)
+        except Exception:
+            pass  # the probe is a hidden few-byte file; never mask the real outcome
+    if blind:
+        node, why = blind[0]
+        more = f" (and {len(blind) - 1} more node(s))" if len(blind) > 1 else ""
+        raise BadInput(f"--storage {storage}: node {describe_node(node)}{more} does not see it ({why}); {SHARED_STORAGE_HINT}")
+    return seen
+
+
+def describe_node(node: dict) -> str:
+    return f"{node['NodeManagerAddress']} (id {node['NodeID'][:12]})"

@@ -1,7 +1,8 @@
 """The results report of an experiment folder, finished or partial.
 
-Reads each trial's params.json and result.json (one JSON line per epoch, written by Tune) and
-the experiment's baselines.json, and writes:
+Reads each trial's params.json, result.json (one JSON line per epoch, written by Tune's driver)
+and the metrics history its latest checkpoint carries (rows result.json lost when the driver died
+before syncing it), and the experiment's baselines.json, and writes:
 
     results.csv            a row per trial: params, epochs, best epoch, val and test metrics, time, node
     results.md             the learning rate x ratio table of one metric, the baselines beside it,
@@ -51,20 +52,49 @@ def read_trials(exp_dir: Path) -> list[Trial]:
     for params in sorted(exp_dir.glob("*/params.json")):
         folder = params.parent
         config = json.loads(params.read_text())
-        rows = []
-        result = folder / "result.json"
-        if result.is_file():
-            for line in result.read_text().splitlines():
-                line = line.strip()
-                if line:
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        break  # a line cut off by a crash: the rows before it stand
-        # A trial restored from a checkpoint repeats the epochs after it: keep each epoch's last row.
-        by_epoch = {row.get("epoch"): row for row in rows}
-        trials.append(Trial(folder, folder.name, config, [by_epoch[e] for e in sorted(k for k in by_epoch if k is not None)]))
+        rows = merge_rows(logged_rows(folder / "result.json"), checkpoint_history(folder))
+        trials.append(Trial(folder, folder.name, config, rows))
     return trials
+
+
+def logged_rows(result: Path) -> list[dict]:
+    """result.json's rows in order; a last line cut off by a crash is dropped."""
+    rows = []
+    if result.is_file():
+        for line in result.read_text().splitlines():
+            line = line.strip()
+            if line:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # a line cut off by a crash: the rows before it stand
+    return rows
+
+
+def checkpoint_history(folder: Path) -> list[dict]:
+    """The per-epoch rows carried by the trial's furthest readable checkpoint ([] when none)."""
+    from .checkpoint import load_checkpoint  # torch: only when there are checkpoints to read
+
+    furthest = None
+    for directory in sorted(folder.glob("checkpoint_*")):
+        try:
+            state = load_checkpoint(directory)
+        except BadInput:
+            continue  # cut off mid-upload (a crash, a full disk): the checkpoints before it stand
+        if furthest is None or state["epoch"] >= furthest["epoch"]:
+            furthest = state
+    return furthest["history"] if furthest else []
+
+
+def merge_rows(logged: list[dict], history: list[dict]) -> list[dict]:
+    """One row per epoch: the checkpoint's history for the epochs it covers (the final model's own
+    lineage, kept even where result.json lost them), result.json for the epochs after it. A trial
+    restored from a checkpoint logs the epochs after it twice: the later row is the one that counts."""
+    by_epoch = {row["epoch"]: row for row in logged if row.get("epoch") is not None}
+    for row in history:
+        # Tune's own fields (time_total_s, node_ip) exist only in result.json's row: keep them.
+        by_epoch[row["epoch"]] = {**by_epoch.get(row["epoch"], {}), **row}
+    return [by_epoch[e] for e in sorted(by_epoch)]
 
 
 def trial_state(trial: Trial, epochs_done: int, epochs: int) -> str:
@@ -91,10 +121,12 @@ def trial_row(trial: Trial) -> dict:
         for metric in SHOWN:
             row[f"{split}_{metric}"] = last.get(f"{split}_{metric}")
     row["train_images_per_s"] = last.get("train_images_per_s")
-    row["wall_s"] = last.get("time_total_s")
+    # Tune's total; for a row only a checkpoint kept, the epochs' own time (startup not counted).
+    row["wall_s"] = last.get("time_total_s", sum(r.get("epoch_s", 0.0) for r in trial.rows) or None)
     row["node_id"] = last.get("node_id")
     row["node_ip"] = last.get("node_ip")
     row["gpu_ids"] = last.get("gpu_ids")
+    row["device"] = last.get("device")
     return row
 
 

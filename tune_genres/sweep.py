@@ -109,7 +109,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     import ray
     from ray import tune
 
-    from .cluster import check_storage, connect
+    from .cluster import check_shared_storage, check_storage, connect
     from .data import trial_arrays
     from .tensorboard import TensorBoardCallback
     from .trainable import train_trial
@@ -124,6 +124,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
 
     connect(options.address)
     check_storage(storage)
+    check_shared_storage(storage)
     if local:
         Path(exp_dir).mkdir(parents=True, exist_ok=True)
         (Path(exp_dir) / SWEEP_COPY).write_text(sweep.path.read_text())

@@ -93,17 +93,19 @@ def run_trial(config: dict, arrays: dict, report, checkpoint=None) -> None:
         "lr": config["lr"],
         "config": config,
     }
-    start_epoch, best = 0, {"epoch": 0, BEST_METRIC: -1.0}
+    # `history` holds every epoch's metrics row of this trial's lineage and travels in each
+    # checkpoint, so rows the driver had not yet synced to storage when it died are never lost.
+    start_epoch, best, history = 0, {"epoch": 0, BEST_METRIC: -1.0}, []
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             state = load_checkpoint(directory, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start_epoch, best = state["epoch"], state["best"]
+        start_epoch, best, history = state["epoch"], state["best"], state["history"]
         set_rng_state(state["rng"])
         generator = make_generator(config["seed"], state["generator"])
 
-    placement = where_am_i()
+    placement = {**where_am_i(), "device": str(device)}
     val_labels = arrays["labels"][arrays["val"]]
     epochs = config["epochs"]
     for epoch in range(start_epoch + 1, epochs + 1):
@@ -129,6 +131,10 @@ def run_trial(config: dict, arrays: dict, report, checkpoint=None) -> None:
             test_loss, test_probs = predict_split(model, test, config["loss"])
             metrics["test_loss"] = test_loss
             metrics.update(prefixed("test", compute_metrics(test_probs, arrays["labels"][arrays["test"]], config["threshold"])))
+        # Wall-clock end of the epoch (Tune keeps a reported timestamp): rows from the checkpoint's
+        # history and from result.json then say when they happened alike.
+        metrics["timestamp"] = time.time()
+        history.append(dict(metrics))
         if last or epoch % config["checkpoint_every"] == 0:
             with tempfile.TemporaryDirectory() as directory:
                 save_checkpoint(
@@ -139,6 +145,7 @@ def run_trial(config: dict, arrays: dict, report, checkpoint=None) -> None:
                     best=best,
                     generator_state=generator_state(generator),
                     meta=meta,
+                    history=history,
                 )
                 report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
@@ -146,10 +153,14 @@ def run_trial(config: dict, arrays: dict, report, checkpoint=None) -> None:
 
 
 def where_am_i() -> dict:
-    """The Ray node and GPU ids this trial runs on, for the report (issue: trials spread over nodes)."""
+    """The Ray node, GPU ids and process this trial runs in, for the report and for fault drills."""
     if not ray.is_initialized():
-        return {}
-    return {"node_id": ray.get_runtime_context().get_node_id(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
+        return {"pid": os.getpid()}
+    return {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+        "pid": os.getpid(),
+    }
 
 
 def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:

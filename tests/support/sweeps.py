@@ -1,0 +1,43 @@
+"""Small sweeps for the cluster and fault tests: a learnable built dataset, sweep files, results."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from dataset_builder.build import build
+from support.posters import learnable_raw
+
+TUNE_GENRES = str(Path(sys.executable).with_name("tune-genres"))
+
+
+def learnable_dataset(root: Path, count: int = 160, ratios: tuple[int, ...] = (30,)) -> Path:
+    """A built dataset whose posters show their genres as colour bands (so training learns)."""
+    learnable_raw(root / "raw", count=count)
+    build(root / "raw", root / "ds", "top:4", ratios=list(ratios), seed=0)
+    return root / "ds"
+
+
+def write_sweep(path: Path, name: str, lrs: list[float], epochs: int, checkpoint_every: int = 1,
+                batch_size: int = 16, extra: str = "") -> Path:
+    """A bce sweep over `lrs` at ratio 30; `extra` appends TOML sections ([resources], [run])."""
+    path.write_text(
+        f"name = '{name}'\n[grid]\nlr = {lrs!r}\nratio = [30]\n"
+        f"[train]\nloss = 'bce'\nepochs = {epochs}\ncheckpoint_every = {checkpoint_every}\nbatch_size = {batch_size}\n"
+        + extra
+    )
+    return path
+
+
+def read_results(exp: Path) -> dict[str, dict]:
+    """results.csv as {trial name: row}."""
+    with open(exp / "results.csv", newline="") as f:
+        return {row["trial"]: row for row in csv.DictReader(f)}
+
+
+def logged_epochs(trial_dir: Path) -> list[tuple[int, int]]:
+    """(epoch, pid) of each row in the trial's result.json, in the order Tune logged them."""
+    rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
+    return [(row["epoch"], row["pid"]) for row in rows]

@@ -1,0 +1,95 @@
+"""A real multi-node cluster started as a user would: `ray start --head`, `ray start --address`,
+then `tune-genres sweep --address`, with Ray's token authentication on.
+
+The worker node runs in its own mount namespace, where the dataset's folder (and a storage
+folder beside it) is an empty filesystem: seen from that node they do not exist, as on another
+machine. So the trial it trains got its data through the object store, and storage on the
+driver's disk alone is caught before the sweep starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from support.ray_nodes import RayCli, can_unshare_mounts
+from support.sweeps import TUNE_GENRES, learnable_dataset, read_results, write_sweep
+
+pytestmark = pytest.mark.skipif(not can_unshare_mounts(), reason="needs mount namespaces (root) to give a node its own filesystem")
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli-cluster")
+    driver_only = root / "driver-only"  # what the worker node cannot see
+    driver_only.mkdir()
+    return {
+        "root": root,
+        "driver_only": driver_only,
+        "dataset": learnable_dataset(driver_only / "data"),
+        "shared": root / "shared",
+        "sweep": write_sweep(root / "two.toml", "two", [3e-3, 1e-3], epochs=2),
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster(places):
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    started = time.perf_counter()
+    nodes = RayCli(env)
+    try:
+        nodes.start_head(num_cpus=1)
+        nodes.add_node(num_cpus=1, hide=[places["driver_only"]])
+        print(f"\ncluster of 2 nodes up in {time.perf_counter() - started:.1f} s (ray start x2, this 2-core machine)")
+        yield nodes
+    finally:
+        nodes.stop()
+    assert not nodes.owned_pids(), "a Ray process of this test outlived it"
+
+
+def sweep_command(cluster: RayCli, places: dict, *args: str) -> list[str]:
+    return [TUNE_GENRES, "sweep", str(places["sweep"]), "--dataset", str(places["dataset"]),
+            "--address", cluster.address, "--quiet", *args]
+
+
+def test_node_local_storage_is_refused_before_the_sweep_starts(cluster, places):
+    storage = places["driver_only"] / "exps"
+    done = subprocess.run(sweep_command(cluster, places, "--storage", str(storage)),
+                          env=cluster.env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"tune-genres: error: --storage {storage}: node ")
+    assert "does not see it" in last and "storage every node shares" in last
+    # Refused before any work: no experiment folder, and the probe file is cleaned up.
+    assert not (storage / "two").exists()
+    assert not list(storage.glob(".node-probe-*"))
+
+
+def test_trials_spread_over_both_nodes_and_only_the_clusters_token_gets_in(cluster, places):
+    command = sweep_command(cluster, places, "--storage", str(places["shared"]))
+    # Ray retries a refused token for about 20 s before it gives up: let that run meanwhile.
+    wrong = dict(cluster.env, RAY_AUTH_TOKEN=secrets.token_hex(32))
+    refused = subprocess.Popen(command[:-2] + ["--storage", str(places["root"] / "refused")], env=wrong,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = time.perf_counter()
+    done = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=300)
+    took = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_results(places["shared"] / "two")
+    assert {r["status"] for r in rows.values()} == {"finished"} and {r["epochs_done"] for r in rows.values()} == {"2"}
+    # Two 1-CPU nodes, two 1-CPU trials at once: one trial per node. One of the two nodes cannot
+    # see the dataset's folder: its trial read the arrays from the object store.
+    assert len({r["node_id"] for r in rows.values()}) == 2, rows
+    print(f"\n2-trial sweep over 2 nodes: {took:.1f} s wall (driver start to report, this 2-core machine)")
+
+    _, err = refused.communicate(timeout=120)
+    assert refused.returncode == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"tune-genres: error: --address {cluster.address}: the cluster refused this driver's token")
+    assert "RAY_AUTH_TOKEN" in last
+    assert not (places["root"] / "refused").exists()
