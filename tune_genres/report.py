@@ -67,7 +67,8 @@ def logged_rows(result: Path) -> list[dict]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:
-                    break  # a line cut off by a crash: the rows before it stand
+                    # Cut off by a crash; a resumed run appends after it, so the rows after it stand too.
+                    continue
     return rows
 
 
@@ -132,8 +133,11 @@ def trial_row(trial: Trial) -> dict:
 
 def write_atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a write that failed (a full disk) leaves the old file alone
 
 
 def fmt(value, digits: int = 3) -> str:

@@ -111,19 +111,21 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
 
     from .cluster import check_shared_storage, check_storage, connect
     from .data import trial_arrays
+    from .storage import storage_filesystem_for
     from .tensorboard import TensorBoardCallback
     from .trainable import train_trial
     from .trial_status import TrialStatusCallback
 
     local = "://" not in exp_dir
+    filesystem = storage_filesystem_for(storage)
     if options.resume:
-        if not tune.Tuner.can_restore(exp_dir):
+        if not tune.Tuner.can_restore(exp_dir, storage_filesystem=filesystem):
             raise BadInput(f"--resume: {exp_dir} holds no experiment to resume")
     elif local and Path(exp_dir).exists() and any(Path(exp_dir).iterdir()):
         raise BadInput(f"{exp_dir}: already holds an experiment; pass --resume to finish it or --name for a new one")
 
+    check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
     connect(options.address)
-    check_storage(storage)
     check_shared_storage(storage)
     if local:
         Path(exp_dir).mkdir(parents=True, exist_ok=True)
@@ -139,13 +141,15 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage,
+        storage_filesystem=filesystem,
         failure_config=tune.FailureConfig(max_failures=sweep.run["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.run["num_to_keep"]),
         callbacks=callbacks,
         verbose=options.verbose,
     )
     if options.resume:
-        tuner = tune.Tuner.restore(exp_dir, trainable, resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(exp_dir, trainable, resume_unfinished=True, resume_errored=True,
+                                   storage_filesystem=filesystem)
     else:
         tuner = tune.Tuner(
             trainable,
@@ -158,8 +162,28 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
             ),
             run_config=run_config,
         )
-    tuner.fit()
+    try:
+        tuner.fit()
+    except tune.TuneError as e:
+        raise storage_failure(e, storage) or e
     return exp_dir
+
+
+def storage_failure(error: BaseException, storage: str) -> BadInput | None:
+    """A sweep stopped by storage that no longer takes writes (full, read-only) -> one clear line.
+
+    Tune ends the whole experiment when writing its records fails; every file it or this
+    driver writes to storage is replaced whole or not at all, so what was saved stands."""
+    import errno
+
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            return BadInput(
+                f"--storage {storage}: cannot write there any more ({os.strerror(error.errno)}); the sweep stopped, "
+                "and what it had saved stands: make room, then run the same command with --resume"
+            )
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def scheduler(sweep: Sweep):

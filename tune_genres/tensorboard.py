@@ -18,6 +18,8 @@ from ray import tune
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from .storage import writes_in_place
+
 # Metrics shown in the HParams table: the best epoch's validation mAP, the final epoch's
 # validation metrics (the table shows each tag's last value) and the test metrics.
 TABLE_METRICS = (
@@ -50,7 +52,7 @@ def tag_for(key: str) -> str:
 
 def run_dir(trial) -> Path:
     storage = trial.storage
-    if storage.storage_filesystem.type_name == "local":
+    if writes_in_place(storage.storage_filesystem):
         return Path(trial.path)
     return Path(trial.local_path)
 
@@ -64,7 +66,7 @@ class TensorBoardCallback(tune.Callback):
 
     def _write_root(self, trial) -> None:
         storage = trial.storage
-        local = storage.storage_filesystem.type_name == "local"
+        local = writes_in_place(storage.storage_filesystem)
         root = storage.experiment_fs_path if local else storage.experiment_driver_staging_path
         experiment, _, _ = hparams(
             {k: self.domains[k][0] for k in self.hparam_keys},

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from ray import tune
 
+from .storage import writes_in_place
+
 STATUS_FILE = "trial_status.json"
 
 
@@ -30,7 +32,7 @@ def read_status(folder: Path) -> dict | None:
 
 class TrialStatusCallback(tune.Callback):
     def _write(self, trial, status: str) -> None:
-        local = trial.storage.storage_filesystem.type_name == "local"
+        local = writes_in_place(trial.storage.storage_filesystem)
         folder = Path(trial.path if local else trial.local_path)
         epochs = int((trial.last_result or {}).get("epoch", 0))
         write_status(folder, status, epochs)

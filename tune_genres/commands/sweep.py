@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from dataset_builder.errors import BadInput
 
 from ..report import write_report
 from ..sweep import SweepOptions, run_sweep
@@ -48,8 +51,18 @@ def run(args: argparse.Namespace) -> int:
     if "://" in exp_dir:
         print(f"Experiment written to {exp_dir}; copy it locally and run `tune-genres report` on it.")
         return 0
-    report = write_report(exp_dir, sweep.run["report_metric"])
+    try:
+        report = write_report(exp_dir, sweep.run["report_metric"])
+    except OSError as e:
+        raise BadInput(f"{exp_dir}: cannot write the report there ({e.strerror or e}); the experiment is intact: "
+                       f"make room, then run `tune-genres report {exp_dir}`") from None
     print(report["markdown"])
     print(f"Report: {exp_dir}/results.md, results.csv, heatmap.png, learning-curves.png")
     print(f"Curves and the HParams table: tensorboard --logdir {exp_dir} --host 127.0.0.1")
+    table = report["table"]
+    failed = table[table["status"] == "error"]["trial"].tolist()
+    if failed:
+        print(f"tune-genres: {len(failed)} of {len(table)} trials failed ({', '.join(failed)}; why: error.txt in each "
+              "trial's folder); run the same command with --resume to retry them", file=sys.stderr)
+        return 1
     return 0
