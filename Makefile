@@ -22,7 +22,7 @@ test: venv
 demo: venv
 	$(BIN)/dataset-builder synthetic $(DEMO_DIR)/raw --count 2000 --seed 0 --overwrite
 	$(BIN)/dataset-builder build $(DEMO_DIR)/raw $(DEMO_DIR)/dataset \
-		--genres Romance,Action,Horror,Documentary,Reality-TV --ratios 30,58 --seed 0 --overwrite
+		--genres top:5 --ratios 30,58 --seed 0 --overwrite
 	$(BIN)/dataset-builder info $(DEMO_DIR)/dataset
 	$(BIN)/tune-genres sweep sweeps/demo.toml --dataset $(DEMO_DIR)/dataset \
 		--storage $(CURDIR)/$(DEMO_DIR)/experiments --name $(DEMO_NAME) --quiet
