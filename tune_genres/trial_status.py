@@ -21,8 +21,11 @@ STATUS_FILE = "trial_status.json"
 def write_status(folder: Path, status: str, epochs: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{STATUS_FILE}.tmp"
-    tmp.write_text(json.dumps({"status": status, "epochs": epochs}) + "\n")
-    os.replace(tmp, folder / STATUS_FILE)
+    try:
+        tmp.write_text(json.dumps({"status": status, "epochs": epochs}) + "\n")
+        os.replace(tmp, folder / STATUS_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)  # a write that failed (a full disk) leaves nothing behind
 
 
 def read_status(folder: Path) -> dict | None:

@@ -203,6 +203,9 @@ def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(datas
     command = [str(Path(sys.executable).with_name("tune-genres")), "sweep", str(tmp_path / "s.toml"),
                "--dataset", str(dataset), "--storage", str(tmp_path / "exps"), "--quiet"]
     env = dict(os.environ, TUNE_GLOBAL_CHECKPOINT_S="1")
+    # The same sweep, never interrupted, run alongside: what the resumed sweep must end up equal to.
+    reference = subprocess.Popen(command[:-3] + ["--storage", str(tmp_path / "reference"), "--quiet"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     exp = tmp_path / "exps" / "k"
     try:
@@ -226,6 +229,19 @@ def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(datas
     assert (exp / "lr=3e-3,r=30" / "result.json").read_text() == first_rows
     epochs = [json.loads(line)["epoch"] for line in (exp / "lr=1e-3,r=30" / "result.json").read_text().splitlines()]
     assert sorted(set(epochs)) == [1, 2, 3, 4]
+
+    from tune_genres.report import read_trials
+
+    _, err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, err[-2000:]
+    # Equal to the uninterrupted run to the last digit: training is deterministic given the seed,
+    # and a restore brings back the weights, the optimizer and every RNG state.
+    expected = {r["trial"]: r for r in read_results(tmp_path / "reference" / "k")}
+    scores = [c for c in expected["lr=1e-3,r=30"] if c.startswith(("val_", "test_", "best_"))]
+    assert {t: [r[c] for c in scores] for t, r in rows.items()} == {t: [r[c] for c in scores] for t, r in expected.items()}
+    curves = [{t.name: [(r["epoch"], r["train_loss"], r["val_map"]) for r in t.rows] for t in read_trials(folder)}
+              for folder in (exp, tmp_path / "reference" / "k")]
+    assert curves[0] == curves[1]
 
 
 def test_asha_stops_the_weak_trials_early(dataset, ray_local, tmp_path):

@@ -1,0 +1,230 @@
+"""Faults during a sweep, each on a real Ray started by a real `tune-genres sweep` driver:
+a trial's worker killed mid-epoch, result rows the driver never got to storage, storage that
+fills up mid-sweep or cannot be written at all. (The driver killed with SIGKILL and resumed is
+in test_sweep.py; a node lost mid-sweep in test_cluster.py.)
+
+Storage faults are real: the driver runs in its own mount namespace (root only), where the
+storage folder is a tiny tmpfs that fills up, or a read-only bind mount.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from support.ray_nodes import can_unshare_mounts, wait_for
+from support.sweeps import TUNE_GENRES, learnable_dataset, logged_epochs, read_results, write_sweep
+from tune_genres.checkpoint import load_checkpoint
+from tune_genres.report import read_trials
+
+needs_mount_namespaces = pytest.mark.skipif(not can_unshare_mounts(), reason="needs mount namespaces (root) for a full or read-only filesystem")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return learnable_dataset(tmp_path_factory.mktemp("faults-data"))
+
+
+def sweep_command(sweep: Path, dataset: Path, storage: Path, *more: str) -> list[str]:
+    return [TUNE_GENRES, "sweep", str(sweep), "--dataset", str(dataset), "--storage", str(storage), "--quiet", *more]
+
+
+def curve_epochs(trial_dir: Path) -> list[int]:
+    """The epochs TensorBoard shows for a trial: the driver writes them as it receives each report."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(trial_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return [e.step for e in events.Scalars("val/map")] if "val/map" in events.Tags()["scalars"] else []
+
+
+def while_running(process: subprocess.Popen, condition):
+    """`condition` for wait_for, failing at once (with the driver's output) if the driver ended."""
+    def check():
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"the driver ended (exit {process.returncode}) first:\n{output[-3000:]}")
+        return condition()
+    return check
+
+
+def last_checkpoint_row(trial_dir: Path) -> dict | None:
+    """The last epoch row the trial's newest readable checkpoint carries."""
+    rows = []
+    for checkpoint in trial_dir.glob("checkpoint_*"):
+        try:
+            rows.append(load_checkpoint(checkpoint)["history"][-1])
+        except Exception:
+            pass  # still being written
+    return max(rows, key=lambda r: r["epoch"], default=None)
+
+
+@pytest.fixture(scope="module")
+def worker_killed(dataset, tmp_path_factory) -> dict:
+    """One trial, 6 epochs, a checkpoint every 2; its worker SIGKILLed while it trains epoch 4."""
+    root = tmp_path_factory.mktemp("worker-kill")
+    # Small batches: epochs of about a second here, so the kill lands inside one.
+    sweep = write_sweep(root / "one.toml", "one", [3e-3], epochs=6, checkpoint_every=2, batch_size=4)
+    driver = subprocess.Popen(sweep_command(sweep, dataset, root / "exps"), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    trial = root / "exps" / "one" / "lr=3e-3,r=30"
+    try:
+        row = wait_for(while_running(driver, lambda: last_checkpoint_row(trial)), 180, "the trial's first checkpoint")
+        # Epoch 3 reached the driver, so it holds epoch 2's checkpoint; the worker is now in epoch 4.
+        wait_for(while_running(driver, lambda: 3 in curve_epochs(trial)), 60, "epoch 3 in TensorBoard", every=0.05)
+        assert b"ray::" in Path(f"/proc/{row['pid']}/cmdline").read_bytes()  # a Ray worker, ours
+        os.kill(row["pid"], signal.SIGKILL)
+        killed_at = time.time()
+        output, _ = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, output[-3000:]
+    return {"exp": root / "exps" / "one", "trial": trial, "pid": row["pid"], "killed_at": killed_at}
+
+
+def test_worker_killed_mid_epoch_resumes_from_its_last_checkpoint(worker_killed):
+    logged = logged_epochs(worker_killed["trial"])
+    before = [epoch for epoch, pid in logged if pid == worker_killed["pid"]]
+    after = [epoch for epoch, pid in logged if pid != worker_killed["pid"]]
+    assert before == list(range(1, len(before) + 1)) and 3 <= max(before) < 6
+    # Restarted in a new process from the last checkpoint the driver held (every 2nd epoch):
+    # the epochs after it are trained again, from there on to the end.
+    restored = max(before) // 2 * 2
+    assert after == list(range(restored + 1, 7)), logged
+    assert len({pid for _, pid in logged if pid != worker_killed["pid"]}) == 1
+
+    # The report: the trial finished, each epoch once, the rerun epochs from the new process.
+    row = read_results(worker_killed["exp"])["lr=3e-3,r=30"]
+    assert (row["status"], row["epochs_done"]) == ("finished", "6")
+    rows = read_trials(worker_killed["exp"])[0].rows  # what learning-curves.png draws
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert all(r["pid"] != worker_killed["pid"] for r in rows[restored:])
+    first_again = rows[restored]
+    print(f"\nworker killed in epoch {max(before) + 1}: trial training again (epoch {restored + 1}) "
+          f"{first_again['timestamp'] - first_again['epoch_s'] - worker_killed['killed_at']:.1f} s later "
+          "(death noticed, new worker started, checkpoint restored; this 2-core machine, shared)")
+
+
+def test_rows_result_json_lost_come_back_from_the_checkpoint(worker_killed, tmp_path):
+    """A driver killed while syncing leaves storage a result.json without its last rows (or cut
+    mid-line); the trial's checkpoint carries every epoch, so the report loses none."""
+    exp = tmp_path / "one"
+    shutil.copytree(worker_killed["exp"], exp)
+    whole = read_trials(exp)[0].rows
+    result = exp / "lr=3e-3,r=30" / "result.json"
+    lines = result.read_text().splitlines()
+    result.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
+    rows = read_trials(exp)[0].rows
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["val_map"] for r in rows] == [r["val_map"] for r in whole]
+    assert rows[-1]["test_map"] == whole[-1]["test_map"]
+
+
+class Namespace:
+    """A process holding a private mount namespace; commands run inside it with nsenter, and
+    its files are reached from outside through /proc/PID/root."""
+
+    def __init__(self, setup: str):
+        self.holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                        f"{setup} && echo mounted && exec sleep 900"], stdout=subprocess.PIPE, text=True)
+        assert self.holder.stdout.readline().strip() == "mounted", "mount inside the namespace failed"
+
+    def path(self, path: Path) -> Path:
+        return Path(f"/proc/{self.holder.pid}/root") / str(path).lstrip("/")
+
+    def command(self, command: list[str]) -> list[str]:
+        return ["nsenter", "-t", str(self.holder.pid), "-m", "--", *command]
+
+    def close(self) -> None:
+        self.holder.kill()
+        self.holder.wait()
+
+
+def fill(folder: Path) -> None:
+    with open(folder / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == 28  # ENOSPC: full
+
+
+@needs_mount_namespaces
+def test_storage_full_mid_sweep_stops_clearly_and_keeps_what_was_saved(dataset, tmp_path):
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    # No retries: a trial whose checkpoint cannot be written fails at once (retrying is tested elsewhere).
+    sweep = write_sweep(tmp_path / "full.toml", "full", [3e-3], epochs=3, checkpoint_every=1, extra="[run]\nmax_failures = 0\n")
+    space = Namespace(f"mount -t tmpfs -o size=4m tmpfs '{storage}'")
+    try:
+        inside = space.path(storage)
+        trial = inside / "full" / "lr=3e-3,r=30"
+        driver = subprocess.Popen(space.command(sweep_command(sweep, dataset, storage)),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(while_running(driver, lambda: last_checkpoint_row(trial)), 180, "the first checkpoint")
+            fill(inside)
+            filled_at = time.time()
+            _, err = driver.communicate(timeout=300)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+        stopped_after = time.time() - filled_at
+        assert driver.returncode == 2, err[-3000:]
+        assert err.strip().splitlines()[-1] == (
+            f"tune-genres: error: --storage {storage}: cannot write there any more (No space left on device); "
+            "the sweep stopped, and what it had saved stands: make room, then run the same command with --resume"
+        )
+        # What was saved stands: Tune's experiment state parses, the checkpoints load, and no
+        # half-written file is left anywhere.
+        for state in (inside / "full").glob("experiment_state-*.json"):
+            json.loads(state.read_text())
+        # (A checkpoint the full disk refused leaves at most its empty folder, never part of a file.)
+        saved = [c for c in trial.glob("checkpoint_*") if any(c.iterdir())]
+        assert saved and all(load_checkpoint(c)["epoch"] >= 1 for c in saved)
+        assert not [p for p in (inside / "full").rglob("*.tmp")]
+
+        (inside / "filler").unlink()
+        started = time.time()
+        resumed = subprocess.run(space.command(sweep_command(sweep, dataset, storage, "--resume")),
+                                 capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        row = read_results(inside / "full")["lr=3e-3,r=30"]
+        assert (row["status"], row["epochs_done"]) == ("finished", "3")
+        assert [r["epoch"] for r in read_trials(inside / "full")[0].rows] == [1, 2, 3]
+        print(f"\nstorage full: sweep stopped {stopped_after:.1f} s after the disk filled; "
+              f"--resume finished it in {time.time() - started:.1f} s (this 2-core machine, shared)")
+    finally:
+        space.close()
+
+
+@needs_mount_namespaces
+def test_storage_read_only_or_full_at_start_is_refused_before_ray_starts(dataset, tmp_path):
+    read_only, full = tmp_path / "read-only", tmp_path / "full"
+    read_only.mkdir()
+    full.mkdir()
+    sweep = write_sweep(tmp_path / "s.toml", "s", [3e-3], epochs=1)
+    space = Namespace(f"mount --bind '{read_only}' '{read_only}' && mount -o remount,bind,ro '{read_only}' '{read_only}' "
+                      f"&& mount -t tmpfs -o size=64k tmpfs '{full}'")
+    try:
+        fill(space.path(full))
+        drivers = {storage: subprocess.Popen(space.command(sweep_command(sweep, dataset, storage)),
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for storage in (read_only, full)}
+        for storage, why in ((read_only, "Read-only file system"), (full, "No space left on device")):
+            _, err = drivers[storage].communicate(timeout=120)
+            assert drivers[storage].returncode == 2, err[-3000:]
+            # One line and nothing else: Ray, which logs as it starts, never started.
+            assert err.strip().splitlines() == [f"tune-genres: error: --storage {storage}: cannot write there ({why})"]
+            assert [p.name for p in space.path(storage).iterdir()] in ([], ["filler"])
+    finally:
+        space.close()
