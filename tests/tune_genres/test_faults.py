@@ -159,17 +159,31 @@ def fill(folder: Path) -> None:
 
 
 @needs_mount_namespaces
-def test_storage_full_mid_sweep_stops_clearly_and_keeps_what_was_saved(dataset, tmp_path):
-    storage = tmp_path / "storage"
-    storage.mkdir()
+def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved(dataset, tmp_path):
+    storage, read_only, full = tmp_path / "storage", tmp_path / "read-only", tmp_path / "full"
+    for folder in (storage, read_only, full):
+        folder.mkdir()
     # No retries: a trial whose checkpoint cannot be written fails at once (retrying is tested elsewhere).
     sweep = write_sweep(tmp_path / "full.toml", "full", [3e-3], epochs=3, checkpoint_every=1, extra="[run]\nmax_failures = 0\n")
-    space = Namespace(f"mount -t tmpfs -o size=4m tmpfs '{storage}'")
+    space = Namespace(f"mount -t tmpfs -o size=4m tmpfs '{storage}' && mount -t tmpfs -o size=64k tmpfs '{full}' "
+                      f"&& mount --bind '{read_only}' '{read_only}' && mount -o remount,bind,ro '{read_only}' '{read_only}'")
     try:
-        inside = space.path(storage)
+        fill(space.path(full))
+        drivers = {folder: subprocess.Popen(space.command(sweep_command(sweep, dataset, folder)),
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for folder in (read_only, full, storage)}
+
+        # Storage that takes no write at the start: one line, before Ray starts.
+        for folder, why in ((read_only, "Read-only file system"), (full, "No space left on device")):
+            _, err = drivers[folder].communicate(timeout=120)
+            assert drivers[folder].returncode == 2, err[-3000:]
+            # One line and nothing else: Ray, which logs as it starts, never started.
+            assert err.strip().splitlines() == [f"tune-genres: error: --storage {folder}: cannot write there ({why})"]
+            assert [p.name for p in space.path(folder).iterdir()] in ([], ["filler"])
+
+        # Storage that fills up mid-sweep.
+        driver, inside = drivers[storage], space.path(storage)
         trial = inside / "full" / "lr=3e-3,r=30"
-        driver = subprocess.Popen(space.command(sweep_command(sweep, dataset, storage)),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             wait_for(while_running(driver, lambda: last_checkpoint_row(trial)), 180, "the first checkpoint")
             fill(inside)
@@ -185,10 +199,10 @@ def test_storage_full_mid_sweep_stops_clearly_and_keeps_what_was_saved(dataset, 
             "the sweep stopped, and what it had saved stands: make room, then run the same command with --resume"
         )
         # What was saved stands: Tune's experiment state parses, the checkpoints load, and no
-        # half-written file is left anywhere.
+        # half-written file is left anywhere. (A checkpoint the full disk refused leaves at most
+        # its empty folder, never part of a file.)
         for state in (inside / "full").glob("experiment_state-*.json"):
             json.loads(state.read_text())
-        # (A checkpoint the full disk refused leaves at most its empty folder, never part of a file.)
         saved = [c for c in trial.glob("checkpoint_*") if any(c.iterdir())]
         assert saved and all(load_checkpoint(c)["epoch"] >= 1 for c in saved)
         assert not [p for p in (inside / "full").rglob("*.tmp")]
@@ -204,27 +218,7 @@ def test_storage_full_mid_sweep_stops_clearly_and_keeps_what_was_saved(dataset, 
         print(f"\nstorage full: sweep stopped {stopped_after:.1f} s after the disk filled; "
               f"--resume finished it in {time.time() - started:.1f} s (this 2-core machine, shared)")
     finally:
-        space.close()
-
-
-@needs_mount_namespaces
-def test_storage_read_only_or_full_at_start_is_refused_before_ray_starts(dataset, tmp_path):
-    read_only, full = tmp_path / "read-only", tmp_path / "full"
-    read_only.mkdir()
-    full.mkdir()
-    sweep = write_sweep(tmp_path / "s.toml", "s", [3e-3], epochs=1)
-    space = Namespace(f"mount --bind '{read_only}' '{read_only}' && mount -o remount,bind,ro '{read_only}' '{read_only}' "
-                      f"&& mount -t tmpfs -o size=64k tmpfs '{full}'")
-    try:
-        fill(space.path(full))
-        drivers = {storage: subprocess.Popen(space.command(sweep_command(sweep, dataset, storage)),
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for storage in (read_only, full)}
-        for storage, why in ((read_only, "Read-only file system"), (full, "No space left on device")):
-            _, err = drivers[storage].communicate(timeout=120)
-            assert drivers[storage].returncode == 2, err[-3000:]
-            # One line and nothing else: Ray, which logs as it starts, never started.
-            assert err.strip().splitlines() == [f"tune-genres: error: --storage {storage}: cannot write there ({why})"]
-            assert [p.name for p in space.path(storage).iterdir()] in ([], ["filler"])
-    finally:
+        for process in drivers.values():
+            if process.poll() is None:
+                process.kill()
         space.close()
