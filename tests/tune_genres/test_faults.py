@@ -22,7 +22,7 @@ import pytest
 from support.ray_nodes import can_unshare_mounts, wait_for
 from support.sweeps import TUNE_GENRES, learnable_dataset, logged_epochs, read_results, write_sweep
 from tune_genres.checkpoint import load_checkpoint
-from tune_genres.report import read_trials
+from tune_genres.report import logged_rows, read_trials
 
 needs_mount_namespaces = pytest.mark.skipif(not can_unshare_mounts(), reason="needs mount namespaces (root) for a full or read-only filesystem")
 
@@ -126,6 +126,17 @@ def test_rows_result_json_lost_come_back_from_the_checkpoint(worker_killed, tmp_
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["val_map"] for r in rows] == [r["val_map"] for r in whole]
     assert rows[-1]["test_map"] == whole[-1]["test_map"]
+
+
+def test_the_final_checkpoint_carries_every_epoch_and_loads_weights_only(worker_killed):
+    import torch
+
+    final = max(worker_killed["trial"].glob("checkpoint_*"))  # the highest index: epoch 6
+    state = torch.load(final / "checkpoint.pt", weights_only=True)  # tensors and plain values only
+    assert state["epoch"] == 6 and [r["epoch"] for r in state["history"]] == [1, 2, 3, 4, 5, 6]
+    # The same rows the driver logged, each epoch's latest (the rerun ones after the kill).
+    logged = {row["epoch"]: row for row in logged_rows(worker_killed["trial"] / "result.json")}
+    assert [(r["val_map"], r["pid"]) for r in state["history"]] == [(logged[e]["val_map"], logged[e]["pid"]) for e in range(1, 7)]
 
 
 class Namespace:
