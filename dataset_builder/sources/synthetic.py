@@ -1,7 +1,7 @@
 """Synthetic TV-series posters whose genres show in the pixels at a coarse and a fine scale.
 
 The offline default data set: no download, deterministic by seed, shaped like the study's real
-set, and hard enough that image size matters. docs/synthetic.md explains the design; in short:
+set, and hard enough that image size matters. docs/synthetic.md has the full tables; in short:
 
 Labels (per title)
     An *anchor* genre is drawn, then each of its *companions* joins independently with
@@ -9,7 +9,7 @@ Labels (per title)
     co-occurrences (COMPANIONS). The anchor probabilities are solved (anchor_probabilities) so
     that every genre's frequency is exactly proportional to GENRE_COUNTS, the real set's counts:
     Drama and Comedy frequent, Documentary and Horror rare. A title carries 1 genre ~29% of
-    the time, 2 ~35%, 3 ~22%, 4 or more ~14%. Horror, Documentary, Reality-TV, Romance and
+    the time, 2 ~35%, 3 ~22%, 4 or more ~13%. Horror, Documentary, Reality-TV, Romance and
     Action rarely name each other as companions, so they co-occur little, as in the study.
 
 Pixels (per poster, 182x268)
@@ -18,13 +18,14 @@ Pixels (per poster, 182x268)
     cue with probability P_FINE; with probability P_IMPOSTOR one genre the title does NOT carry
     has its cues drawn too.
     - coarse cue (survives any shrink): the genre's shape (disc, ring, triangle, ...) in its
-      colour, 44-76 px across, near its own position on a 3x3 grid; and the background gradient
-      tinted towards the mean colour of the coarse-cued genres.
-    - fine cue (blurs away when shrunk): a patch of sinusoidal luminance stripes at the genre's
-      own angle and period (2.5-5.5 px), at a random place. A shrink to ratio r keeps stripes
-      whose per-axis frequency stays below about VISIBLE_FREQ cycles per pixel, so each genre's
-      stripes first show at its `first_visible_ratio` (0.42-1.0): none at 30%, the benchmark
-      genres' at 58%, the rest by 100%. The stripes have zero mean, so no trace survives a blur.
+      colour, 68-100 px across, near its own place on a 3x3 grid; and the background gradient
+      pulled towards the mean colour of the coarse-cued genres.
+    - fine cue (blurs away when shrunk): a 70-110 px patch, at a random place, of sinusoidal
+      luminance stripes at the genre's own angle and period (2.5-4.5 px). A Lanczos shrink keeps
+      stripes whose per-axis frequency stays under about half a cycle per pixel after it, so
+      none survive at 30%, the study's five genres' and the top five's show at 58%, and the
+      finest need 72-86% (Look.first_visible_ratio). The stripes have zero mean and are drawn
+      unclipped, so no trace of them survives a blur.
     - nuisance: random backgrounds (gradient plus smooth blotches), random clutter shapes in
       random colours (the same shape vocabulary as the cues), random lines, a title block of
       random shape and place with glyph-like 1-3 px strokes, stripe patches at random angles
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -128,7 +130,7 @@ class Look:
     stripe_period: float  # pixels at 182x268
 
     def first_visible_ratio(self) -> float:
-        """The smallest shrink ratio whose resize keeps this genre's stripes (about)."""
+        """The shrink ratio (1.0 = 182x268) from which this genre's stripes keep about half their amplitude."""
         return stripe_visible_from(self.stripe_angle, self.stripe_period)
 
 
@@ -170,7 +172,8 @@ LOOKS: dict[str, Look] = {
 P_COARSE = 0.45
 P_FINE = 0.8
 P_IMPOSTOR = 0.15
-# Highest per-axis frequency (cycles/pixel) that Pillow's Lanczos shrink keeps well.
+# Per-axis stripe frequency after a shrink (cycles/pixel) at which Pillow's Lanczos keeps about
+# half the amplitude: Nyquist. A fifth above it, almost nothing is left (docs/synthetic.md).
 VISIBLE_FREQ = 0.5
 JPEG_QUALITY = 90
 # Posters per worker task: big enough to amortise the call, small enough for a live progress bar.
@@ -180,7 +183,7 @@ _SYLLABLES = ("ka", "lo", "mi", "ren", "tor", "sa", "vel", "dun", "ara", "no", "
 
 
 def stripe_visible_from(angle: float, period: float) -> float:
-    """Smallest shrink ratio at which stripes of this angle and period stay below VISIBLE_FREQ."""
+    """The shrink ratio at which stripes of this angle and period reach VISIBLE_FREQ on either axis."""
     theta = math.radians(angle)
     return max(abs(math.cos(theta)), abs(math.sin(theta))) / (period * VISIBLE_FREQ)
 
@@ -408,12 +411,16 @@ def generate(seed: int, count: int, workers: int = 2) -> Iterator[SyntheticPoste
             yield from _make_chunk(seed, start, stop)
         return
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    try:
         for chunk in pool.map(_make_chunk, [seed] * len(chunks), *zip(*chunks)):
             yield from chunk
+    finally:
+        # A consumer that stops early (an error, Ctrl-C) should not wait for the chunks still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def write_collection(dest, count: int, seed: int, overwrite: bool = False, workers: int = 2) -> RawCollection:
+def write_collection(dest: str | os.PathLike, count: int, seed: int, overwrite: bool = False, workers: int = 2) -> RawCollection:
     """Generate `count` posters with `seed` into a raw collection at `dest` (atomically)."""
     with RawCollectionWriter(dest, overwrite=overwrite) as writer:
         for poster in tqdm(generate(seed, count, workers), total=count, desc="synthetic", unit="poster"):
