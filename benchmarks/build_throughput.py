@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import tempfile
 import time
@@ -42,6 +43,16 @@ def plain_pillow_loop(paths: list[Path], out: Path) -> None:
         np.save(out / f"plain_{w}x{h}.npy", np.stack(images))
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished children (the build's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def figures_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N posters (0: all)")
@@ -64,14 +75,18 @@ def main() -> None:
         for p in paths:
             p.read_bytes()
 
+        cpu_before = cpu_seconds()
         started = time.perf_counter()
         build(work / "raw", work / "ds", "top:26", ratios=list(STUDY_RATIOS), seed=0)
         ours_s = time.perf_counter() - started
+        ours_cpu = cpu_seconds() - cpu_before
 
         (work / "plain").mkdir()
+        cpu_before = cpu_seconds()
         started = time.perf_counter()
         plain_pillow_loop(paths, work / "plain")
         plain_s = time.perf_counter() - started
+        plain_cpu = cpu_seconds() - cpu_before
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -79,19 +94,27 @@ def main() -> None:
         "posters": n,
         "source": f"{SHARED} (RGB JPEG 106x155)",
         "ratios": list(STUDY_RATIOS),
-        "cores": len(os.sched_getaffinity(0)),
+        "cores": figures_cores(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "build_s": round(ours_s, 3),
         "build_posters_per_s": round(n / ours_s, 1),
         "plain_loop_s": round(plain_s, 3),
         "plain_loop_posters_per_s": round(n / plain_s, 1),
         "speedup": round(plain_s / ours_s, 2),
+        # CPU seconds (this process and its workers): what the wall clock shows on an idle machine.
+        "build_cpu_ms_per_poster": round(1000 * ours_cpu / n, 3),
+        "plain_loop_cpu_ms_per_poster": round(1000 * plain_cpu / n, 3),
+        "build_posters_per_s_if_idle": round(figures_cores() * n / ours_cpu, 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     print(
         f"{n} posters ({figures['source']}) -> 6 ratios, {figures['cores']} cores:\n"
         f"  dataset-builder build     {figures['build_posters_per_s']:8.1f} posters/s  ({ours_s:.2f} s, incl. split, sha256, manifest)\n"
         f"  plain Pillow loop         {figures['plain_loop_posters_per_s']:8.1f} posters/s  ({plain_s:.2f} s)\n"
-        f"  speed-up                  {figures['speedup']:.2f}x"
+        f"  speed-up                  {figures['speedup']:.2f}x\n"
+        f"  CPU time per poster: build {figures['build_cpu_ms_per_poster']:.2f} ms, plain loop "
+        f"{figures['plain_loop_cpu_ms_per_poster']:.2f} ms; on {figures['cores']} idle cores the build would do "
+        f"{figures['build_posters_per_s_if_idle']:.0f} posters/s (load average now {figures['load_average_1min']})"
     )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
