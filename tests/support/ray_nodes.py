@@ -42,6 +42,22 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float
         time.sleep(every)
 
 
+def while_running(process: subprocess.Popen, condition: Callable[[], T]) -> Callable[[], T]:
+    """`condition` for wait_for, failing at once (with the driver's output) if the driver ended."""
+    def check():
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"the driver ended (exit {process.returncode}) first:\n{output[-3000:]}")
+        return condition()
+    return check
+
+
+def ray_worker(pid: int) -> int:
+    """`pid`, once checked to be a Ray worker process (its pid came from a trial's own records)."""
+    assert b"ray::" in Path(f"/proc/{pid}/cmdline").read_bytes(), f"pid {pid} is not a Ray worker (any more)"
+    return pid
+
+
 def can_unshare_mounts() -> bool:
     """Whether this process may start a node in its own mount namespace (root, CAP_SYS_ADMIN)."""
     probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "mount", "-t", "tmpfs", "tmpfs", "/mnt"],

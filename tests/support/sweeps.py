@@ -37,6 +37,21 @@ def read_results(exp: Path) -> dict[str, dict]:
         return {row["trial"]: row for row in csv.DictReader(f)}
 
 
+def checkpointed_rows(exp: Path) -> dict[str, dict]:
+    """Each trial's last epoch row, from its furthest checkpoint that reads whole (so far)."""
+    from tune_genres.checkpoint import load_checkpoint
+
+    rows: dict[str, dict] = {}
+    for checkpoint in exp.glob("*/checkpoint_*"):
+        try:
+            row = load_checkpoint(checkpoint)["history"][-1]
+        except Exception:
+            continue  # still being written
+        if row["epoch"] > rows.get(checkpoint.parent.name, {}).get("epoch", 0):
+            rows[checkpoint.parent.name] = row
+    return rows
+
+
 def logged_epochs(trial_dir: Path) -> list[tuple[int, int]]:
     """(epoch, pid) of each row in the trial's result.json, in the order Tune logged them."""
     rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]

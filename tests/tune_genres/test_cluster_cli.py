@@ -52,32 +52,39 @@ def cluster(places):
     assert not nodes.owned_pids(), "a Ray process of this test outlived it"
 
 
-def sweep_command(cluster: RayCli, places: dict, *args: str) -> list[str]:
+def sweep_command(cluster: RayCli, places: dict, storage: Path) -> list[str]:
     return [TUNE_GENRES, "sweep", str(places["sweep"]), "--dataset", str(places["dataset"]),
-            "--address", cluster.address, "--quiet", *args]
+            "--address", cluster.address, "--storage", str(storage), "--quiet"]
 
 
-def test_node_local_storage_is_refused_before_the_sweep_starts(cluster, places):
-    storage = places["driver_only"] / "exps"
-    done = subprocess.run(sweep_command(cluster, places, "--storage", str(storage)),
-                          env=cluster.env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stderr[-2000:]
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"tune-genres: error: --storage {storage}: node ")
-    assert "does not see it" in last and "storage every node shares" in last
-    # Refused before any work: no experiment folder, and the probe file is cleaned up.
-    assert not (storage / "two").exists()
-    assert not list(storage.glob(".node-probe-*"))
+@pytest.fixture(scope="module", autouse=True)
+def refused(cluster, places) -> dict[str, subprocess.Popen]:
+    """Two drivers the cluster must turn away, started at once to run beside the sweep below
+    (Ray retries a refused token for about 20 s before it gives up)."""
+    wrong_token = dict(cluster.env, RAY_AUTH_TOKEN=secrets.token_hex(32))
+    runs = {
+        "node-local storage": (sweep_command(cluster, places, places["driver_only"] / "exps"), cluster.env),
+        "wrong token": (sweep_command(cluster, places, places["root"] / "refused"), wrong_token),
+    }
+    drivers = {name: subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for name, (command, env) in runs.items()}
+    yield drivers
+    for driver in drivers.values():
+        if driver.poll() is None:
+            driver.kill()
 
 
-def test_trials_spread_over_both_nodes_and_only_the_clusters_token_gets_in(cluster, places):
-    command = sweep_command(cluster, places, "--storage", str(places["shared"]))
-    # Ray retries a refused token for about 20 s before it gives up: let that run meanwhile.
-    wrong = dict(cluster.env, RAY_AUTH_TOKEN=secrets.token_hex(32))
-    refused = subprocess.Popen(command[:-2] + ["--storage", str(places["root"] / "refused")], env=wrong,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def refusal(driver: subprocess.Popen) -> str:
+    """The one error line of a driver that must exit 2."""
+    _, err = driver.communicate(timeout=180)
+    assert driver.returncode == 2, err[-2000:]
+    return err.strip().splitlines()[-1]
+
+
+def test_trials_spread_over_both_nodes_with_token_auth(cluster, places):
     started = time.perf_counter()
-    done = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(sweep_command(cluster, places, places["shared"]), env=cluster.env,
+                          capture_output=True, text=True, timeout=300)
     took = time.perf_counter() - started
     assert done.returncode == 0, done.stderr[-3000:]
     rows = read_results(places["shared"] / "two")
@@ -87,9 +94,19 @@ def test_trials_spread_over_both_nodes_and_only_the_clusters_token_gets_in(clust
     assert len({r["node_id"] for r in rows.values()}) == 2, rows
     print(f"\n2-trial sweep over 2 nodes: {took:.1f} s wall (driver start to report, this 2-core machine)")
 
-    _, err = refused.communicate(timeout=120)
-    assert refused.returncode == 2, err[-2000:]
-    last = err.strip().splitlines()[-1]
-    assert last.startswith(f"tune-genres: error: --address {cluster.address}: the cluster refused this driver's token")
-    assert "RAY_AUTH_TOKEN" in last
+
+def test_node_local_storage_is_refused_before_the_sweep_starts(refused, places):
+    storage = places["driver_only"] / "exps"
+    line = refusal(refused["node-local storage"])
+    assert line.startswith(f"tune-genres: error: --storage {storage}: node ")
+    assert "does not see it" in line and "storage every node shares" in line
+    # Refused before any work: no experiment folder, and the probe file is cleaned up.
+    assert not (storage / "two").exists()
+    assert not list(storage.glob(".node-probe-*"))
+
+
+def test_a_driver_without_the_clusters_token_is_refused(refused, cluster, places):
+    line = refusal(refused["wrong token"])
+    assert line.startswith(f"tune-genres: error: --address {cluster.address}: the cluster refused this driver's token")
+    assert "RAY_AUTH_TOKEN" in line
     assert not (places["root"] / "refused" / "two").exists()  # no experiment begun

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from support.ray_nodes import can_unshare_mounts, wait_for
-from support.sweeps import TUNE_GENRES, learnable_dataset, logged_epochs, read_results, write_sweep
+from support.ray_nodes import can_unshare_mounts, ray_worker, wait_for, while_running
+from support.sweeps import TUNE_GENRES, checkpointed_rows, learnable_dataset, logged_epochs, read_results, write_sweep
 from tune_genres.checkpoint import load_checkpoint
 from tune_genres.report import logged_rows, read_trials
 
@@ -45,25 +45,8 @@ def curve_epochs(trial_dir: Path) -> list[int]:
     return [e.step for e in events.Scalars("val/map")] if "val/map" in events.Tags()["scalars"] else []
 
 
-def while_running(process: subprocess.Popen, condition):
-    """`condition` for wait_for, failing at once (with the driver's output) if the driver ended."""
-    def check():
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"the driver ended (exit {process.returncode}) first:\n{output[-3000:]}")
-        return condition()
-    return check
-
-
 def last_checkpoint_row(trial_dir: Path) -> dict | None:
-    """The last epoch row the trial's newest readable checkpoint carries."""
-    rows = []
-    for checkpoint in trial_dir.glob("checkpoint_*"):
-        try:
-            rows.append(load_checkpoint(checkpoint)["history"][-1])
-        except Exception:
-            pass  # still being written
-    return max(rows, key=lambda r: r["epoch"], default=None)
+    return checkpointed_rows(trial_dir.parent).get(trial_dir.name)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +62,7 @@ def worker_killed(dataset, tmp_path_factory) -> dict:
         row = wait_for(while_running(driver, lambda: last_checkpoint_row(trial)), 180, "the trial's first checkpoint")
         # Epoch 3 reached the driver, so it holds epoch 2's checkpoint; the worker is now in epoch 4.
         wait_for(while_running(driver, lambda: 3 in curve_epochs(trial)), 60, "epoch 3 in TensorBoard", every=0.05)
-        assert b"ray::" in Path(f"/proc/{row['pid']}/cmdline").read_bytes()  # a Ray worker, ours
-        os.kill(row["pid"], signal.SIGKILL)
+        os.kill(ray_worker(row["pid"]), signal.SIGKILL)
         killed_at = time.time()
         output, _ = driver.communicate(timeout=300)
     finally:
@@ -91,26 +73,34 @@ def worker_killed(dataset, tmp_path_factory) -> dict:
 
 
 def test_worker_killed_mid_epoch_resumes_from_its_last_checkpoint(worker_killed):
+    # TensorBoard's curve holds every report the driver received, in order: the killed process's
+    # epochs, then the restarted one's from the checkpoint it resumed from.
+    curve = curve_epochs(worker_killed["trial"])
+    restart = next(i for i in range(1, len(curve)) if curve[i] <= curve[i - 1])
+    reached, resumed_at = curve[restart - 1], curve[restart]
+    assert curve[:restart] == list(range(1, reached + 1)) and 3 <= reached < 6
+    # It resumed from the last checkpoint the driver held (one every 2 epochs), not from scratch.
+    assert resumed_at == reached // 2 * 2 + 1 and curve[restart:] == list(range(resumed_at, 7))
+
+    # result.json: the new process logged the epochs from there on. (Tune restarts a trial's
+    # result.json from the copy last synced to storage, so rows the killed process logged since
+    # may be gone from it; the checkpoint's history keeps those of the epochs it covers.)
     logged = logged_epochs(worker_killed["trial"])
-    before = [epoch for epoch, pid in logged if pid == worker_killed["pid"]]
-    after = [epoch for epoch, pid in logged if pid != worker_killed["pid"]]
-    assert before == list(range(1, len(before) + 1)) and 3 <= max(before) < 6
-    # Restarted in a new process from the last checkpoint the driver held (every 2nd epoch):
-    # the epochs after it are trained again, from there on to the end.
-    restored = max(before) // 2 * 2
-    assert after == list(range(restored + 1, 7)), logged
-    assert len({pid for _, pid in logged if pid != worker_killed["pid"]}) == 1
+    new = [epoch for epoch, pid in logged if pid != worker_killed["pid"]]
+    old = [epoch for epoch, pid in logged if pid == worker_killed["pid"]]
+    assert new == list(range(resumed_at, 7)) and old == list(range(1, len(old) + 1)) and len(old) <= reached
 
     # The report: the trial finished, each epoch once, the rerun epochs from the new process.
     row = read_results(worker_killed["exp"])["lr=3e-3,r=30"]
     assert (row["status"], row["epochs_done"]) == ("finished", "6")
     rows = read_trials(worker_killed["exp"])[0].rows  # what learning-curves.png draws
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    assert all(r["pid"] != worker_killed["pid"] for r in rows[restored:])
-    first_again = rows[restored]
-    print(f"\nworker killed in epoch {max(before) + 1}: trial training again (epoch {restored + 1}) "
+    assert all(r["pid"] != worker_killed["pid"] for r in rows[resumed_at - 1:])
+    first_again = rows[resumed_at - 1]
+    print(f"\nworker killed in epoch {reached + 1}: trial training again (epoch {resumed_at}) "
           f"{first_again['timestamp'] - first_again['epoch_s'] - worker_killed['killed_at']:.1f} s later "
-          "(death noticed, new worker started, checkpoint restored; this 2-core machine, shared)")
+          f"(death noticed, new worker started, checkpoint restored; this 2-core machine, shared); "
+          f"result.json kept {len(old)} of the {reached} rows the killed process reported")
 
 
 def test_rows_result_json_lost_come_back_from_the_checkpoint(worker_killed, tmp_path):
@@ -134,9 +124,10 @@ def test_the_final_checkpoint_carries_every_epoch_and_loads_weights_only(worker_
     final = max(worker_killed["trial"].glob("checkpoint_*"))  # the highest index: epoch 6
     state = torch.load(final / "checkpoint.pt", weights_only=True)  # tensors and plain values only
     assert state["epoch"] == 6 and [r["epoch"] for r in state["history"]] == [1, 2, 3, 4, 5, 6]
-    # The same rows the driver logged, each epoch's latest (the rerun ones after the kill).
+    # The same rows as the driver logged (each epoch's latest: the rerun ones after the kill).
     logged = {row["epoch"]: row for row in logged_rows(worker_killed["trial"] / "result.json")}
-    assert [(r["val_map"], r["pid"]) for r in state["history"]] == [(logged[e]["val_map"], logged[e]["pid"]) for e in range(1, 7)]
+    assert {e: (r["val_map"], r["pid"]) for e, r in logged.items()} == {
+        r["epoch"]: (r["val_map"], r["pid"]) for r in state["history"] if r["epoch"] in logged}
 
 
 class Namespace:
@@ -175,7 +166,7 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
     for folder in (storage, read_only, full):
         folder.mkdir()
     # No retries: a trial whose checkpoint cannot be written fails at once (retrying is tested elsewhere).
-    sweep = write_sweep(tmp_path / "full.toml", "full", [3e-3], epochs=3, checkpoint_every=1, extra="[run]\nmax_failures = 0\n")
+    sweep = write_sweep(tmp_path / "full.toml", "full", [3e-3], epochs=2, checkpoint_every=1, extra="[run]\nmax_failures = 0\n")
     space = Namespace(f"mount -t tmpfs -o size=4m tmpfs '{storage}' && mount -t tmpfs -o size=64k tmpfs '{full}' "
                       f"&& mount --bind '{read_only}' '{read_only}' && mount -o remount,bind,ro '{read_only}' '{read_only}'")
     try:
@@ -224,8 +215,8 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
                                  capture_output=True, text=True, timeout=300)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         row = read_results(inside / "full")["lr=3e-3,r=30"]
-        assert (row["status"], row["epochs_done"]) == ("finished", "3")
-        assert [r["epoch"] for r in read_trials(inside / "full")[0].rows] == [1, 2, 3]
+        assert (row["status"], row["epochs_done"]) == ("finished", "2")
+        assert [r["epoch"] for r in read_trials(inside / "full")[0].rows] == [1, 2]
         print(f"\nstorage full: sweep stopped {stopped_after:.1f} s after the disk filled; "
               f"--resume finished it in {time.time() - started:.1f} s (this 2-core machine, shared)")
     finally:
