@@ -58,7 +58,7 @@ def read_trials(exp_dir: Path) -> list[Trial]:
 
 
 def logged_rows(result: Path) -> list[dict]:
-    """result.json's rows in order; a last line cut off by a crash is dropped."""
+    """result.json's rows in order; a line cut off by a crash is skipped."""
     rows = []
     if result.is_file():
         for line in result.read_text().splitlines():

@@ -6,6 +6,7 @@ Ray, put each needed ratio's arrays into the object store once, run the grid, wr
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass
@@ -174,13 +175,11 @@ def storage_failure(error: BaseException, storage: str) -> BadInput | None:
 
     Tune ends the whole experiment when writing its records fails; every file it or this
     driver writes to storage is replaced whole or not at all, so what was saved stands."""
-    import errno
-
     while error is not None:
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
             return BadInput(
                 f"--storage {storage}: cannot write there any more ({os.strerror(error.errno)}); the sweep stopped, "
-                "and what it had saved stands: make room, then run the same command with --resume"
+                "and what it had saved stands: free space or make it writable, then run the same command with --resume"
             )
         error = error.__cause__ or error.__context__
     return None

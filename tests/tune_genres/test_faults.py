@@ -198,7 +198,7 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
         assert driver.returncode == 2, err[-3000:]
         assert err.strip().splitlines()[-1] == (
             f"tune-genres: error: --storage {storage}: cannot write there any more (No space left on device); "
-            "the sweep stopped, and what it had saved stands: make room, then run the same command with --resume"
+            "the sweep stopped, and what it had saved stands: free space or make it writable, then run the same command with --resume"
         )
         # What was saved stands: Tune's experiment state parses, the checkpoints load, and no
         # half-written file is left anywhere. (A checkpoint the full disk refused leaves at most
