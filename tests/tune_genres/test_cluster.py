@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -50,6 +51,7 @@ def cluster():
         finally:
             ray.shutdown()
             nodes.shutdown()
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 def alive_node_ids() -> set[str]:
