@@ -166,7 +166,8 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
     for folder in (storage, read_only, full):
         folder.mkdir()
     # No retries: a trial whose checkpoint cannot be written fails at once (retrying is tested elsewhere).
-    sweep = write_sweep(tmp_path / "full.toml", "full", [3e-3], epochs=2, checkpoint_every=1, extra="[run]\nmax_failures = 0\n")
+    sweep = write_sweep(tmp_path / "full.toml", "full", [3e-3], epochs=3, checkpoint_every=1, batch_size=4,
+                        extra="[run]\nmax_failures = 0\n")
     space = Namespace(f"mount -t tmpfs -o size=4m tmpfs '{storage}' && mount -t tmpfs -o size=64k tmpfs '{full}' "
                       f"&& mount --bind '{read_only}' '{read_only}' && mount -o remount,bind,ro '{read_only}' '{read_only}'")
     try:
@@ -187,8 +188,14 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
         driver, inside = drivers[storage], space.path(storage)
         trial = inside / "full" / "lr=3e-3,r=30"
         try:
-            wait_for(while_running(driver, lambda: last_checkpoint_row(trial)), 180, "the first checkpoint")
-            fill(inside)
+            row = wait_for(while_running(driver, lambda: last_checkpoint_row(trial)), 180, "the first checkpoint", every=0.05)
+            # Hold the trial still while the disk fills, so that its next checkpoint surely meets a full disk.
+            worker = ray_worker(row["pid"])
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                fill(inside)
+            finally:
+                os.kill(worker, signal.SIGCONT)
             filled_at = time.time()
             _, err = driver.communicate(timeout=300)
         finally:
@@ -215,8 +222,8 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
                                  capture_output=True, text=True, timeout=300)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         row = read_results(inside / "full")["lr=3e-3,r=30"]
-        assert (row["status"], row["epochs_done"]) == ("finished", "2")
-        assert [r["epoch"] for r in read_trials(inside / "full")[0].rows] == [1, 2]
+        assert (row["status"], row["epochs_done"]) == ("finished", "3")
+        assert [r["epoch"] for r in read_trials(inside / "full")[0].rows] == [1, 2, 3]
         print(f"\nstorage full: sweep stopped {stopped_after:.1f} s after the disk filled; "
               f"--resume finished it in {time.time() - started:.1f} s (this 2-core machine, shared)")
     finally:
