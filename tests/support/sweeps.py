@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from dataset_builder.build import build
 from support.posters import learnable_raw
+from support.ray_nodes import ray_worker
 
 TUNE_GENRES = str(Path(sys.executable).with_name("tune-genres"))
 
@@ -56,3 +61,42 @@ def logged_epochs(trial_dir: Path) -> list[tuple[int, int]]:
     """(epoch, pid) of each row in the trial's result.json, in the order Tune logged them."""
     rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
     return [(row["epoch"], row["pid"]) for row in rows]
+
+
+class HoldTrials(threading.Thread):
+    """Proof that `count` trials ran at the same time: freezes each trial's process (SIGSTOP) at
+    its first checkpoint until `count` different trials have checkpointed, then lets them all go
+    on. (Tune may otherwise run trials one after another in a reused worker process, when one
+    ends before the next one's process is up.) `rows` then holds each one's checkpointed row."""
+
+    def __init__(self, exp: Path, count: int, timeout: float = 240):
+        super().__init__(daemon=True)
+        self.exp, self.count, self.timeout = exp, count, timeout
+        self.rows: dict[str, dict] = {}
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        frozen: list[int] = []
+        try:
+            deadline = time.monotonic() + self.timeout
+            while len(self.rows) < self.count:
+                for trial, row in checkpointed_rows(self.exp).items():
+                    if trial not in self.rows:
+                        os.kill(ray_worker(row["pid"]), signal.SIGSTOP)
+                        frozen.append(row["pid"])
+                        self.rows[trial] = row
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"only {len(self.rows)} of {self.count} trials checkpointed in {self.timeout:.0f} s")
+                time.sleep(0.05)
+        except BaseException as e:  # handed to the test by result()
+            self.error = e
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+
+    def result(self) -> dict[str, dict]:
+        self.join()
+        if self.error:
+            raise self.error
+        assert len({row["pid"] for row in self.rows.values()}) == self.count, "a process ran two of them"
+        return self.rows

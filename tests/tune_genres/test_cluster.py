@@ -15,14 +15,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from support.ray_nodes import ray_worker, wait_for, while_running
-from support.sweeps import TUNE_GENRES, checkpointed_rows, learnable_dataset, read_results, write_sweep
+from support.sweeps import TUNE_GENRES, HoldTrials, checkpointed_rows, learnable_dataset, read_results, write_sweep
 from tune_genres.cli import main
 from tune_genres.report import read_trials
 
@@ -130,53 +129,29 @@ def gpu_node(cluster):
     return node
 
 
-def gpu_ids(exp: Path) -> list[list[str]]:
-    """The GPU ids each trial recorded, as Ray gave them."""
-    return sorted(trial.last["gpu_ids"] for trial in read_trials(exp))
-
-
-def run_gpu_sweep(cluster, dataset, tmp_path, gpus: str, lrs: list[float]) -> tuple[Path, float]:
-    """Runs a 1-epoch sweep over `lrs`; returns its folder and the most GPUs Ray had handed out at once."""
-    import ray
-
-    peak, done = [0.0], threading.Event()
-
-    def sample():  # what Ray's scheduler had allocated, as `ray status` shows it
-        while not done.is_set():
-            total, free = ray.cluster_resources().get("GPU", 0), ray.available_resources().get("GPU", 0)
-            peak[0] = max(peak[0], total - free)
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    sweep = write_sweep(tmp_path / "gpus.toml", "gpus", lrs, epochs=1)
-    try:
-        assert main(["sweep", str(sweep), "--dataset", str(dataset), "--address", cluster.address,
-                     "--storage", str(tmp_path / "exps"), "--gpus-per-trial", gpus, "--quiet"]) == 0
-    finally:
-        done.set()
-        sampler.join()
+def run_gpu_sweep(cluster, dataset, tmp_path, gpus: str, lrs: list[float]) -> list[list[str]]:
+    """Runs a sweep over `lrs`, all its trials held until running at once; returns their GPU ids."""
+    sweep = write_sweep(tmp_path / "gpus.toml", "gpus", lrs, epochs=2, batch_size=4)
     exp = tmp_path / "exps" / "gpus"
+    together = HoldTrials(exp, len(lrs))
+    together.start()
+    assert main(["sweep", str(sweep), "--dataset", str(dataset), "--address", cluster.address,
+                 "--storage", str(tmp_path / "exps"), "--gpus-per-trial", gpus, "--quiet"]) == 0
     rows = read_results(exp)
-    assert {(r["status"], r["epochs_done"]) for r in rows.values()} == {("finished", "1")}
+    assert {(r["status"], r["epochs_done"]) for r in rows.values()} == {("finished", "2")}
     # Ray gave each trial GPU ids, and the trainable ran on the CPU (no CUDA on this machine).
     assert {r["device"] for r in rows.values()} == {"cpu"}
-    return exp, peak[0]
+    return sorted(row["gpu_ids"] for row in together.result().values())
 
 
 def test_quarter_gpus_pack_four_trials_on_one_gpu(cluster, gpu_node, dataset, tmp_path):
-    exp, peak = run_gpu_sweep(cluster, dataset, tmp_path, "0.25", [5e-3, 3e-3, 1e-3, 5e-4])
-    # At the peak four quarters of GPU were handed out at once, and every trial got the same
-    # single GPU: the four trials held that one GPU at the same time.
-    assert peak == pytest.approx(1.0)
-    assert gpu_ids(exp) in ([["0"]] * 4, [["1"]] * 4)
+    # Four trials running at once (each in its own process), all on the same single GPU.
+    assert run_gpu_sweep(cluster, dataset, tmp_path, "0.25", [5e-3, 3e-3, 1e-3, 5e-4]) in ([["0"]] * 4, [["1"]] * 4)
 
 
 def test_whole_gpus_give_concurrent_trials_distinct_gpus(cluster, gpu_node, dataset, tmp_path):
-    exp, peak = run_gpu_sweep(cluster, dataset, tmp_path, "1", [3e-3, 1e-3])
-    # Both GPUs were handed out at once (and never more), one to each trial.
-    assert peak == pytest.approx(2.0)
-    assert gpu_ids(exp) == [["0"], ["1"]]
+    # Two trials running at once, one on each GPU.
+    assert run_gpu_sweep(cluster, dataset, tmp_path, "1", [3e-3, 1e-3]) == [["0"], ["1"]]
 
 
 def test_more_than_one_gpu_must_be_whole(dataset, tmp_path, capsys):
