@@ -41,6 +41,8 @@ GENRE_SETS = {
 RATIOS = (30, 58)
 BATCH = 32
 THREADS = 2
+# "Clearly above the prior": at least this much macro ROC-AUC over its 0.5.
+MIN_LIFT = 0.1
 
 
 def posters_in_memory(seed: int, count: int) -> tuple[list[list[str]], dict[int, np.ndarray]]:
@@ -97,13 +99,27 @@ def main() -> None:
               f"{len(train)} train / {len(val)} val; positives per genre {y.sum(axis=0).tolist()}")
         print(f"  label-prior baseline              val macro ROC-AUC {prior['roc_auc_macro']:.3f}  mAP {prior['map']:.3f}")
         epochs = max(1, round(args.steps / math.ceil(len(train) / BATCH)))
+        auc = {}
         for ratio in RATIOS:
             t0 = time.perf_counter()
             scores = train_and_score(images[ratio][keep], y, train, val, epochs, args.lr, args.seed)
+            auc[ratio] = scores["roc_auc_macro"]
             w, h = size_for_ratio(ratio)
             print(f"  mini-VGG {ratio:>3}% ({w}x{h}), {epochs:>2} epochs: val macro ROC-AUC "
                   f"{scores['roc_auc_macro']:.3f}  mAP {scores['map']:.3f}  ({time.perf_counter() - t0:.0f} s on "
                   f"CPU, {THREADS} threads)")
+        print("  " + verdict(auc))
+
+
+def verdict(auc: dict[int, float]) -> str:
+    """Whether the macro ROC-AUCs are in the range the generator is tuned for (module docstring)."""
+    problems = [f"{r}% is within {MIN_LIFT} of chance" for r, a in auc.items() if a < 0.5 + MIN_LIFT]
+    problems += [f"{r}% is near perfect" for r, a in auc.items() if a >= 0.95]
+    small, large = min(auc), max(auc)
+    if auc[large] <= auc[small]:
+        problems.append(f"{large}% does not beat {small}%")
+    gap = f"{large}% - {small}%: {auc[large] - auc[small]:+.3f} macro ROC-AUC"
+    return f"{gap}; " + ("in range" if not problems else "OUT OF RANGE: " + "; ".join(problems))
 
 
 if __name__ == "__main__":
