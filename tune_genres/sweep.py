@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataset_builder.errors import BadInput
@@ -23,6 +23,11 @@ from .sweep_file import Sweep
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 # The dataset arrays are handed to trials explicitly; do not ship the working directory.
 os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+# Idle OpenMP threads of a trial sleep rather than spin: when a node's cores are busier than Ray
+# knows (other users, the driver), spinning threads of a 2-CPU trial made it up to 10x slower
+# (benchmarks/README.md). Inherited by the trial processes of a local Ray; start a cluster's
+# nodes with it set (OMP_WAIT_POLICY=PASSIVE ray start ...).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 BASELINES_FILE = "baselines.json"
 SWEEP_COPY = "sweep.toml"
@@ -40,6 +45,7 @@ class SweepOptions:
     max_concurrent: int | None = None
     resume: bool = False
     verbose: int = 1
+    callbacks: list = field(default_factory=list)  # more Tune callbacks (benchmarks/sweep_overhead.py)
 
 
 def experiment_path(storage: str, name: str) -> str:
@@ -138,7 +144,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     trainable = tune.with_resources(tune.with_parameters(train_trial, data=data), trial_resources)
 
     swept = sweep.swept_keys()
-    callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid)), TrialStatusCallback()] + default_loggers()
+    callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid)), TrialStatusCallback()] + default_loggers() + options.callbacks
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage,
@@ -158,6 +164,9 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
             tune_config=tune.TuneConfig(
                 scheduler=scheduler(sweep),
                 max_concurrent_trials=max_concurrent or None,
+                # A trial reuses a finished one's worker process: no new process, no second import of
+                # torch (benchmarks/README.md: per-trial start-up 8.3 s -> 5.9 s on 2 busy cores).
+                reuse_actors=True,
                 trial_name_creator=lambda trial: trial_name(trial.config, swept),
                 trial_dirname_creator=lambda trial: trial_name(trial.config, swept),
             ),

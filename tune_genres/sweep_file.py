@@ -91,8 +91,10 @@ TRAIN_KEYS: dict[str, Key] = {
     "checkpoint_every": Key(int, 5, low=1),
     "threshold": Key(float, 0.5, low=0.0, low_open=True, high=1.0),
     # bf16 autocast where the hardware has bf16 ('auto'): 2x faster on such CPUs at unchanged accuracy
-    # (benchmarks/README.md); 'fp32' for the study's exact arithmetic.
+    # (benchmarks/README.md); "fp32" to train in full precision throughout, as the study did.
     "precision": Key(str, "auto", choices=("auto", "fp32", "bf16")),
+    # torch.compile the training step (CUDA graphs on a GPU); slower on CPUs as measured, so off.
+    "compile": Key(bool, False),
 }
 SCHEDULER_KEYS: dict[str, Key] = {
     "type": Key(str, "none", choices=("none", "asha")),

@@ -24,6 +24,7 @@ from .metrics import compute_metrics
 from .model import MiniVGG, model_config
 from .training import (
     autocast_dtype,
+    compile_for_training,
     generator_state,
     make_generator,
     make_optimizer,
@@ -109,12 +110,13 @@ def run_trial(config: dict, arrays: dict, report, checkpoint=None) -> None:
     placement = {**where_am_i(), "device": str(device)}
     # A trial started before `precision` existed resumes in the fp32 it began in.
     amp_dtype = autocast_dtype(config.get("precision", "fp32"), device)
+    trained = compile_for_training(model, device) if config.get("compile", False) else model
     placement["precision"] = "bf16" if amp_dtype == torch.bfloat16 else "fp32"
     val_labels = arrays["labels"][arrays["val"]]
     epochs = config["epochs"]
     for epoch in range(start_epoch + 1, epochs + 1):
         started = time.perf_counter()
-        train_loss = train_one_epoch(model, optimizer, train, config["loss"], config["batch_size"], generator, amp_dtype)
+        train_loss = train_one_epoch(trained, optimizer, train, config["loss"], config["batch_size"], generator, amp_dtype)
         train_s = time.perf_counter() - started
         val_loss, val_probs = predict_split(model, val, config["loss"])
         metrics = {

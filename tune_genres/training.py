@@ -58,6 +58,17 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def compile_for_training(model: nn.Module, device: torch.device) -> nn.Module:
+    """torch.compile'd view of `model` for the training step (same parameters; evaluate the original).
+
+    On CUDA, mode 'reduce-overhead' records CUDA graphs: at batch 32 a step of this small model is
+    ~100 kernels, each shorter than its launch, and a graph replays them all in one launch (the last,
+    smaller batch of an epoch gets a graph of its own). On the CPU inductor's code was slower than
+    eager oneDNN, and compiling took 12-24 s (benchmarks/README.md): off by default.
+    """
+    return torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default", dynamic=False)
+
+
 def train_one_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
