@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # The demo's dataset recipe (Makefile: `make demo`).
-DEMO_GENRES = "Romance,Action,Horror,Documentary,Reality-TV"
+DEMO_GENRES = "top:5"
 
 
 def demo_dataset(folder: Path, count: int, ratios: list[int]) -> Path:
