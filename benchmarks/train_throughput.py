@@ -335,21 +335,22 @@ def main() -> None:
         f"on a shared machine, rerun and keep the best."
     )
     if args.json:
-        report = {
-            "benchmark": "train_throughput",
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "machine": machine,
-            "posters": source,
-            "images_per_epoch": count,
-            "repeats": rounds,
-            "peak": {**peak, "sizes": list(peak_sizes)},
-            "ratios": results,
-        }
-        tmp_path = args.json.with_name(f".{args.json.name}.tmp")
-        tmp_path.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp_path, args.json)
-        print(f"Figures written to {args.json}")
+        write_json(args.json, "train_throughput", machine=machine, posters=source, images_per_epoch=count,
+                   repeats=rounds, peak={**peak, "sizes": list(peak_sizes)}, ratios=results)
+
+
+def write_json(path: Path, benchmark: str, **figures) -> None:
+    """The figures with the benchmark's name, date and command line, written whole or not at all."""
+    report = {
+        "benchmark": benchmark,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        **figures,
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, path)
+    print(f"Figures written to {path}")
 
 
 def print_table(results: dict, peak: dict, peak_gflops: float, on: str, source: str, compiled: bool) -> None:

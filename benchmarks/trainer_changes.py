@@ -19,8 +19,6 @@ its best epoch (so a busy moment on a shared machine hurts them alike):
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import sys
 import time
@@ -33,7 +31,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import BATCH, CPU, LOSS, cpu_name, load, parse_ratios, race  # noqa: E402
+from train_throughput import BATCH, CPU, LOSS, cpu_name, load, parse_ratios, race, write_json  # noqa: E402
 
 from dataset_builder.images import size_for_ratio  # noqa: E402
 from tune_genres.data import ResidentSplit  # noqa: E402
@@ -119,12 +117,7 @@ def main() -> None:
         extra = f"; torch.compile took {entry['compile_s']:.1f} s" if args.compile else ""
         print(f"{ratio}%: all changes together {total:.2f}x the NCHW start{extra}; load average {entry['load_avg'][0]:.1f}-{entry['load_avg'][1]:.1f}")
     if args.json:
-        report = {"benchmark": "trainer_changes", "date": datetime.datetime.now().isoformat(timespec="seconds"),
-                  "command": " ".join([Path(sys.executable).name, *sys.argv]), "on": on, "ratios": results}
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, args.json)
-        print(f"Figures written to {args.json}")
+        write_json(args.json, "trainer_changes", on=on, ratios=results)
 
 
 if __name__ == "__main__":

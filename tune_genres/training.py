@@ -27,8 +27,8 @@ def make_optimizer(
 ) -> torch.optim.Adam:
     """Adam with the study's defaults, as one fused kernel per parameter on CPU and CUDA.
 
-    torch's own default on the CPU is a Python loop of several ops per parameter; fused is
-    ~7% faster per training step at 55x80 (benchmarks/README.md).
+    On the CPU it replaces torch's default, a loop of several ops per parameter: 0.94-1.08x of
+    its speed across runs (within the noise, benchmarks/README.md); on CUDA it is the fast path.
     """
     fusable = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
     return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, eps=eps, fused=True if fusable else None)
@@ -64,7 +64,7 @@ def compile_for_training(model: nn.Module, device: torch.device) -> nn.Module:
     On CUDA, mode 'reduce-overhead' records CUDA graphs: at batch 32 a step of this small model is
     ~100 kernels, each shorter than its launch, and a graph replays them all in one launch (the last,
     smaller batch of an epoch gets a graph of its own). On the CPU inductor's code was slower than
-    eager oneDNN, and compiling took 12-24 s (benchmarks/README.md): off by default.
+    eager oneDNN (0.7-0.9x), after 12-24 s of compiling (benchmarks/README.md): off by default.
     """
     return torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default", dynamic=False)
 
