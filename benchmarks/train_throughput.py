@@ -38,9 +38,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-# As the sweep driver sets it for its trials (tune_genres/sweep.py): idle OpenMP threads sleep
-# instead of spinning, which on a shared machine made 2-thread training up to 10x slower.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from tune_genres.worker_env import reexec_with  # noqa: E402
+
+# Train as a trial's process does: its OpenMP wait policy and its malloc settings, which must be
+# in the environment when the process starts (tune_genres/worker_env.py).
+if __name__ == "__main__":
+    reexec_with()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -291,6 +294,7 @@ def main() -> None:
         "threads": args.threads,
         "torch": torch.__version__,
         "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
     }
     on = f"{machine['cpu']}, {args.threads} torch threads, torch {torch.__version__}"
     print(f"Measuring on {on}; load average {load():.2f} at start.", file=sys.stderr)

@@ -10,6 +10,9 @@ its best epoch (so a busy moment on a shared machine hurts them alike):
     pool_first     + conv -> pool -> ReLU (exact: ReLU commutes with max; a quarter of the ReLU work)
     fused_adam     + Adam as one fused kernel per parameter
     bf16           + bf16 autocast for the forward pass (fp32 master weights and loss)
+    keep_freed     + malloc keeps freed buffers in the process (what tune_genres/worker_env.py
+                   sets for trials); the rows above run with glibc's settings as they settle by
+                   themselves (buffers over 32 MB mapped afresh each time), switched per turn
     compiled       fused_adam, fp32, under torch.compile (--compile; its compile time printed)
 
     .venv/bin/python benchmarks/trainer_changes.py [--ratios 30,100] [--threads 1] [--images 256]
@@ -19,12 +22,14 @@ its best epoch (so a busy moment on a shared machine hurts them alike):
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the sweep driver sets it (see train_throughput.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as trials run (tune_genres/worker_env.py)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -39,7 +44,27 @@ from tune_genres.model import MiniVGG  # noqa: E402
 from tune_genres.trainable import set_threads  # noqa: E402
 from tune_genres.training import compile_for_training, train_one_epoch  # noqa: E402
 
-VARIANTS = ("NCHW", "channels_last", "pool_first", "fused_adam", "bf16")
+VARIANTS = ("NCHW", "channels_last", "pool_first", "fused_adam", "bf16", "keep_freed")
+
+# glibc's mallopt parameters (malloc.h).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
+
+
+def keep_freed_memory(keep: bool) -> None:
+    """Switch this process's malloc between worker_env's settings and glibc's settled defaults.
+
+    glibc's defaults adapt: the mmap threshold rises to the largest buffer freed, at most 32 MB,
+    and the trim threshold to twice that; so after a first step, that is where they sit.
+    """
+    if keep:
+        LIBC.mallopt(M_MMAP_MAX, 0)
+        LIBC.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+    else:
+        LIBC.mallopt(M_MMAP_MAX, 65536)
+        LIBC.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)
+        LIBC.mallopt(M_TRIM_THRESHOLD, 64 * 2**20)
+        LIBC.malloc_trim(0)
 
 
 class NCHWSplit(ResidentSplit):
@@ -71,7 +96,13 @@ def variant_epoch(name: str, images: np.ndarray, labels: np.ndarray):
     amp_dtype = torch.bfloat16 if level >= 4 else None
     trained = compile_for_training(model, CPU) if name == "compiled" else model
     generator = torch.Generator().manual_seed(0)
-    return lambda: train_one_epoch(trained, optimizer, split, LOSS, BATCH, generator, amp_dtype)
+    keep = level >= 5
+
+    def epoch():
+        keep_freed_memory(keep)
+        return train_one_epoch(trained, optimizer, split, LOSS, BATCH, generator, amp_dtype)
+
+    return epoch
 
 
 def main() -> None:
@@ -113,7 +144,7 @@ def main() -> None:
             cells.append(f"{now:.1f} | {now / prev:.2f}x" if name != "NCHW" else f"{now:.1f} | -")
         print(f"| {name} | " + " | ".join(cells) + " |")
     for ratio, entry in results.items():
-        total = entry["images_per_s"]["bf16"] / entry["images_per_s"]["NCHW"]
+        total = entry["images_per_s"][VARIANTS[-1]] / entry["images_per_s"]["NCHW"]
         extra = f"; torch.compile took {entry['compile_s']:.1f} s" if args.compile else ""
         print(f"{ratio}%: all changes together {total:.2f}x the NCHW start{extra}; load average {entry['load_avg'][0]:.1f}-{entry['load_avg'][1]:.1f}")
     if args.json:

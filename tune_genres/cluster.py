@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dataset_builder.errors import BadInput
 
+from .worker_env import trial_env
+
 # How long each node gets to answer the shared-storage probe (a worker process must start there).
 PROBE_TIMEOUT_S = 60.0
 TOKEN_HINT = (
@@ -28,7 +30,9 @@ def connect(address: str | None) -> None:
     if ray.is_initialized():
         return
     try:
-        ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=True)
+        # The trial processes' environment goes with the job, so a cluster's nodes need no setup for it.
+        ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=True,
+                 runtime_env={"env_vars": trial_env()})
     except ray.exceptions.AuthenticationError as e:  # token mode on here, but no token found
         raise BadInput(f"--address {address}: {e.message}; {TOKEN_HINT}") from None
     except ConnectionError as e:

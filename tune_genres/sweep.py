@@ -23,11 +23,6 @@ from .sweep_file import Sweep
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 # The dataset arrays are handed to trials explicitly; do not ship the working directory.
 os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-# Idle OpenMP threads of a trial sleep rather than spin: when a node's cores are busier than Ray
-# knows (other users, the driver), spinning threads of a 2-CPU trial made it up to 10x slower
-# (benchmarks/README.md). Inherited by the trial processes of a local Ray; start a cluster's
-# nodes with it set (OMP_WAIT_POLICY=PASSIVE ray start ...).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 BASELINES_FILE = "baselines.json"
 SWEEP_COPY = "sweep.toml"

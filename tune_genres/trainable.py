@@ -33,6 +33,7 @@ from .training import (
     set_rng_state,
     train_one_epoch,
 )
+from .worker_env import release_freed_memory
 
 # The metric that decides the "best epoch" a trial reports (higher is better).
 BEST_METRIC = "val_map"
@@ -69,7 +70,12 @@ def train_trial(config: dict, data: dict) -> None:
     arrays = data[config["ratio"]]
     if isinstance(arrays, ray.ObjectRef):
         arrays = ray.get(arrays)
-    run_trial(config, arrays, report=tune.report, checkpoint=tune.get_checkpoint())
+    try:
+        run_trial(config, arrays, report=tune.report, checkpoint=tune.get_checkpoint())
+    finally:
+        # The process keeps its freed training buffers while the trial runs (worker_env.py); a
+        # reused worker may wait idle, or next train a smaller ratio, so give them back now.
+        release_freed_memory()
 
 
 def run_trial(config: dict, arrays: dict, report, checkpoint=None) -> None:
