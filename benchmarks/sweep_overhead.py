@@ -247,4 +247,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # The loop's worker processes must start as Tune's trial processes do (the driver hands Ray
+    # the same environment): re-run under it, so the spawned workers inherit it.
+    from tune_genres.worker_env import rerun_under_trial_env
+
+    rerun_under_trial_env()
     main()

@@ -38,12 +38,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tune_genres.worker_env import reexec_with  # noqa: E402
+from tune_genres.worker_env import rerun_under_trial_env  # noqa: E402
 
 # Train as a trial's process does: its OpenMP wait policy and its malloc settings, which must be
 # in the environment when the process starts (tune_genres/worker_env.py).
 if __name__ == "__main__":
-    reexec_with()
+    rerun_under_trial_env()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -2,7 +2,7 @@
 
 Both must be in place when the process starts (glibc reads GLIBC_TUNABLES as the program loads),
 so the driver hands them to Ray as the job's runtime_env env_vars (cluster.connect), and the
-benchmarks re-run themselves under them (reexec_with). Settings the user already exported win.
+benchmarks re-run themselves under them (rerun_under_trial_env). Settings the user exported win.
 
 - OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep rather than spin. When a node's cores are
   busier than Ray knows, spinning threads of a 2-CPU trial made it up to 10x slower.
@@ -45,7 +45,7 @@ def trial_env(environ: os._Environ | dict | None = None) -> dict[str, str]:
     }
 
 
-def reexec_with() -> None:
+def rerun_under_trial_env() -> None:
     """Start this script again under trial_env(), once: for benchmarks that must train as a trial does."""
     wanted = trial_env()
     if all(os.environ.get(key) == value for key, value in wanted.items()):
