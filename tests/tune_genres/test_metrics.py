@@ -1,4 +1,4 @@
-"""Metrics and baselines against cases small enough to score by hand."""
+"""Metrics and baselines against cases small enough to score by hand, and against scikit-learn."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tune_genres.metrics import METRICS, MetricWarning, baselines, compute_metrics
+from tune_genres.metrics import METRICS, MetricWarning, average_precision, baselines, compute_metrics, f1, roc_auc
 
 TARGETS = np.array([
     [1, 0, 1],
@@ -117,3 +117,20 @@ def test_baselines_hand_computed():
         "categorical_accuracy": 0.5, "f1_micro": 0.4, "f1_macro": 2 / 9, "map": 0.5,
         "roc_auc_macro": 0.5, "hamming_loss": 0.5, "subset_accuracy": 0.0,
     })
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scores_equal_scikit_learns(seed):
+    """The numpy scores give scikit-learn's values, ties in the scores included (coarse rounding)."""
+    from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    targets = (rng.random((300, 6)) < rng.uniform(0.05, 0.6, 6)).astype(np.int64)
+    scores = np.round(np.clip(targets * 0.2 + rng.random((300, 6)), 0, 1), 1 + seed % 3)  # many ties
+    predicted = (scores >= 0.5).astype(np.int64)
+    for g in range(6):
+        assert average_precision(targets[:, g], scores[:, g]) == pytest.approx(average_precision_score(targets[:, g], scores[:, g]), abs=1e-12)
+        assert roc_auc(targets[:, g], scores[:, g]) == pytest.approx(roc_auc_score(targets[:, g], scores[:, g]), abs=1e-12)
+        assert f1(targets[:, g], predicted[:, g]) == pytest.approx(f1_score(targets[:, g], predicted[:, g], zero_division=0), abs=1e-12)
+    assert f1(targets.ravel(), predicted.ravel()) == pytest.approx(f1_score(targets, predicted, average="micro", zero_division=0), abs=1e-12)
+    assert f1(np.zeros(4, np.int64), np.zeros(4, np.int64)) == 0.0  # undefined: 0, as zero_division=0
