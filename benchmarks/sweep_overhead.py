@@ -6,7 +6,8 @@ dataset, through the same `run_trial`, with the same CPUs per trial and trials a
 - Tune: a fresh local Ray, then `run_sweep` (object store, Tuner, checkpoints, TensorBoard and
   result logging), timed from `ray.init` to the return of `fit`; the report after it is not Ray's.
 - loop: the dataset's arrays loaded, then `run_trial` over the same configs in as many worker
-  processes as Tune runs trials at once, each pinned to its own CPUs; the processes are started
+  processes as Tune runs trials at once, each with as many threads as a trial's CPUs (neither
+  pins threads to cores), under the trial processes' environment (worker_env); they are started
   before the clock starts (a plain loop has no process to start), so everything Tune adds (Ray's
   start, actor processes, scheduling, result and checkpoint traffic) counts as its overhead.
 
