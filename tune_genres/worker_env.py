@@ -13,7 +13,7 @@ benchmarks re-run themselves under them (rerun_under_trial_env). Settings the us
   each step page-faulted and zeroed them again: on 2 cores that was about half of a step at
   100% (benchmarks/README.md). mmap_max=0 serves them from the heap, arena_max=1 puts the
   training thread (Ray runs trials in a thread) on the heap that keeps them, and trim_threshold
-  stops it from shrinking. run_trial gives the memory back when a trial ends (release_freed_memory).
+  stops it from shrinking. train_trial gives the memory back when a trial ends (release_freed_memory).
 - THP_MEM_ALLOC_ENABLE=1: torch asks for transparent huge pages for its large buffers, so what
   still faults does so 2 MB at a time.
 """

@@ -24,6 +24,7 @@ from support.ray_nodes import ray_worker, wait_for, while_running
 from support.sweeps import TUNE_GENRES, HoldTrials, checkpointed_rows, learnable_dataset, read_results, write_sweep
 from tune_genres.cli import main
 from tune_genres.report import read_trials
+from tune_genres.worker_env import trial_env
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def cluster():
         nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
         nodes.add_node(num_cpus=1)
         nodes.wait_for_nodes()
-        ray.init(address=nodes.address, log_to_driver=False)  # this process drives the in-process sweeps
+        # This process drives the in-process sweeps, its trials in the environment connect() gives them.
+        ray.init(address=nodes.address, log_to_driver=False, runtime_env={"env_vars": trial_env()})
         print(f"\nCluster of 2 raylets up in {time.perf_counter() - started:.1f} s (this 2-core machine)")
         try:
             yield nodes

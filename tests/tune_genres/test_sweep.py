@@ -48,7 +48,10 @@ def dataset(tmp_path_factory) -> Path:
 def ray_local():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from tune_genres.worker_env import trial_env
+
+    # With 2 CPUs of its own, and the trial processes' environment as connect() gives it.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": trial_env()})
     yield
     ray.shutdown()
 
