@@ -51,7 +51,7 @@ def compute_metrics(probs: np.ndarray, targets: np.ndarray, threshold: float = 0
     if len(probs) == 0:
         raise ValueError("no rows to score")
     if not np.isfinite(probs).all():
-        # A diverged model (lr too high): no score means anything, and sklearn would raise.
+        # A diverged model (lr too high): no score means anything, and NaN would sort arbitrarily.
         bad = int(np.count_nonzero(~np.isfinite(probs)))
         warnings.warn(f"{bad} of {probs.size} probabilities are not finite (the model diverged): every metric is NaN",
                       MetricWarning, stacklevel=2)
