@@ -24,6 +24,9 @@ from support.sweeps import TUNE_GENRES, checkpointed_rows, learnable_dataset, lo
 from tune_genres.checkpoint import load_checkpoint
 from tune_genres.report import logged_rows, read_trials
 
+# The worker-kill trial's epochs.
+EPOCHS = 24
+
 needs_mount_namespaces = pytest.mark.skipif(not can_unshare_mounts(), reason="needs mount namespaces (root) for a full or read-only filesystem")
 
 
@@ -51,16 +54,17 @@ def last_checkpoint_row(trial_dir: Path) -> dict | None:
 
 @pytest.fixture(scope="module")
 def worker_killed(dataset, tmp_path_factory) -> dict:
-    """One trial, 6 epochs, a checkpoint every 2; its worker SIGKILLed while it trains epoch 4."""
+    """One trial, EPOCHS epochs, a checkpoint every 2; its worker SIGKILLed in epoch 4 or a little later."""
     root = tmp_path_factory.mktemp("worker-kill")
-    # Small batches: epochs of about a second here, so the kill lands inside one.
-    sweep = write_sweep(root / "one.toml", "one", [3e-3], epochs=6, checkpoint_every=2, batch_size=4)
+    # Small batches and many epochs: an epoch takes 0.1-1 s here, so the kill lands inside one,
+    # and well before the last.
+    sweep = write_sweep(root / "one.toml", "one", [3e-3], epochs=EPOCHS, checkpoint_every=2, batch_size=4)
     driver = subprocess.Popen(sweep_command(sweep, dataset, root / "exps"), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     trial = root / "exps" / "one" / "lr=3e-3,r=30"
     try:
         row = wait_for(while_running(driver, lambda: last_checkpoint_row(trial)), 180, "the trial's first checkpoint")
-        # Epoch 3 reached the driver, so it holds epoch 2's checkpoint; the worker is now in epoch 4.
+        # Epoch 3 reached the driver, so it holds epoch 2's checkpoint; the worker is in epoch 4 or later.
         wait_for(while_running(driver, lambda: 3 in curve_epochs(trial)), 60, "epoch 3 in TensorBoard", every=0.05)
         os.kill(ray_worker(row["pid"]), signal.SIGKILL)
         killed_at = time.time()
@@ -78,9 +82,9 @@ def test_worker_killed_mid_epoch_resumes_from_its_last_checkpoint(worker_killed)
     curve = curve_epochs(worker_killed["trial"])
     restart = next(i for i in range(1, len(curve)) if curve[i] <= curve[i - 1])
     reached, resumed_at = curve[restart - 1], curve[restart]
-    assert curve[:restart] == list(range(1, reached + 1)) and 3 <= reached < 6
+    assert curve[:restart] == list(range(1, reached + 1)) and 3 <= reached < EPOCHS
     # It resumed from the last checkpoint the driver held (one every 2 epochs), not from scratch.
-    assert resumed_at == reached // 2 * 2 + 1 and curve[restart:] == list(range(resumed_at, 7))
+    assert resumed_at == reached // 2 * 2 + 1 and curve[restart:] == list(range(resumed_at, EPOCHS + 1))
 
     # result.json: the new process logged the epochs from there on. (Tune restarts a trial's
     # result.json from the copy last synced to storage, so rows the killed process logged since
@@ -88,13 +92,13 @@ def test_worker_killed_mid_epoch_resumes_from_its_last_checkpoint(worker_killed)
     logged = logged_epochs(worker_killed["trial"])
     new = [epoch for epoch, pid in logged if pid != worker_killed["pid"]]
     old = [epoch for epoch, pid in logged if pid == worker_killed["pid"]]
-    assert new == list(range(resumed_at, 7)) and old == list(range(1, len(old) + 1)) and len(old) <= reached
+    assert new == list(range(resumed_at, EPOCHS + 1)) and old == list(range(1, len(old) + 1)) and len(old) <= reached
 
     # The report: the trial finished, each epoch once, the rerun epochs from the new process.
     row = read_results(worker_killed["exp"])["lr=3e-3,r=30"]
-    assert (row["status"], row["epochs_done"]) == ("finished", "6")
+    assert (row["status"], row["epochs_done"]) == ("finished", str(EPOCHS))
     rows = read_trials(worker_killed["exp"])[0].rows  # what learning-curves.png draws
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
     assert all(r["pid"] != worker_killed["pid"] for r in rows[resumed_at - 1:])
     first_again = rows[resumed_at - 1]
     print(f"\nworker killed in epoch {reached + 1}: trial training again (epoch {resumed_at}) "
@@ -113,7 +117,7 @@ def test_rows_result_json_lost_come_back_from_the_checkpoint(worker_killed, tmp_
     lines = result.read_text().splitlines()
     result.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
     rows = read_trials(exp)[0].rows
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
     assert [r["val_map"] for r in rows] == [r["val_map"] for r in whole]
     assert rows[-1]["test_map"] == whole[-1]["test_map"]
 
@@ -121,9 +125,9 @@ def test_rows_result_json_lost_come_back_from_the_checkpoint(worker_killed, tmp_
 def test_the_final_checkpoint_carries_every_epoch_and_loads_weights_only(worker_killed):
     import torch
 
-    final = max(worker_killed["trial"].glob("checkpoint_*"))  # the highest index: epoch 6
+    final = max(worker_killed["trial"].glob("checkpoint_*"))  # the highest index: the last epoch
     state = torch.load(final / "checkpoint.pt", weights_only=True)  # tensors and plain values only
-    assert state["epoch"] == 6 and [r["epoch"] for r in state["history"]] == [1, 2, 3, 4, 5, 6]
+    assert state["epoch"] == EPOCHS and [r["epoch"] for r in state["history"]] == list(range(1, EPOCHS + 1))
     # The same rows as the driver logged (each epoch's latest: the rerun ones after the kill).
     logged = {row["epoch"]: row for row in logged_rows(worker_killed["trial"] / "result.json")}
     assert {e: (r["val_map"], r["pid"]) for e, r in logged.items()} == {
