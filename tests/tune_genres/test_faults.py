@@ -170,7 +170,8 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
     for folder in (storage, read_only, full):
         folder.mkdir()
     # No retries: a trial whose checkpoint cannot be written fails at once (retrying is tested elsewhere).
-    sweep = write_sweep(tmp_path / "full.toml", "full", [3e-3], epochs=3, checkpoint_every=1, batch_size=4,
+    # 8 epochs of 0.1-1 s here: the trial is surely still running when it is frozen below.
+    sweep = write_sweep(tmp_path / "full.toml", "full", [3e-3], epochs=8, checkpoint_every=1, batch_size=4,
                         extra="[run]\nmax_failures = 0\n")
     space = Namespace(f"mount -t tmpfs -o size=4m tmpfs '{storage}' && mount -t tmpfs -o size=64k tmpfs '{full}' "
                       f"&& mount --bind '{read_only}' '{read_only}' && mount -o remount,bind,ro '{read_only}' '{read_only}'")
@@ -226,8 +227,8 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
                                  capture_output=True, text=True, timeout=300)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         row = read_results(inside / "full")["lr=3e-3,r=30"]
-        assert (row["status"], row["epochs_done"]) == ("finished", "3")
-        assert [r["epoch"] for r in read_trials(inside / "full")[0].rows] == [1, 2, 3]
+        assert (row["status"], row["epochs_done"]) == ("finished", "8")
+        assert [r["epoch"] for r in read_trials(inside / "full")[0].rows] == list(range(1, 9))
         print(f"\nstorage full: sweep stopped {stopped_after:.1f} s after the disk filled; "
               f"--resume finished it in {time.time() - started:.1f} s (this 2-core machine, shared)")
     finally:
