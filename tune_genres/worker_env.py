@@ -14,8 +14,10 @@ benchmarks re-run themselves under them (rerun_under_trial_env). Settings the us
   100% (benchmarks/README.md). mmap_max=0 serves them from the heap, arena_max=1 puts the
   training thread (Ray runs trials in a thread) on the heap that keeps them, and trim_threshold
   stops it from shrinking. train_trial gives the memory back when a trial ends (release_freed_memory).
-- THP_MEM_ALLOC_ENABLE=1: torch asks for transparent huge pages for its large buffers, so what
-  still faults does so 2 MB at a time.
+
+Not set: torch's THP_MEM_ALLOC_ENABLE (huge pages for its large buffers). Alone it gained less than
+the malloc settings; with them, allocating and zeroing a 98 MB buffer in a loop took 107 ms
+instead of 2.4 ms, and a profiled fp32 step at 182x268 spent 36% in zero-fills.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ def trial_env(environ: os._Environ | dict | None = None) -> dict[str, str]:
     environ = os.environ if environ is None else environ
     return {
         "OMP_WAIT_POLICY": environ.get("OMP_WAIT_POLICY", "PASSIVE"),
-        "THP_MEM_ALLOC_ENABLE": environ.get("THP_MEM_ALLOC_ENABLE", "1"),
         "GLIBC_TUNABLES": merged_tunables(environ.get("GLIBC_TUNABLES", "")),
     }
 
