@@ -21,9 +21,7 @@ The overhead ratio is (tune_s - loop_s) / tune_s: the share of the sweep's time 
 from __future__ import annotations
 
 import argparse
-import datetime
 import itertools
-import json
 import multiprocessing as mp
 import os
 import sys
@@ -217,34 +215,31 @@ def main() -> None:
         f"{100 * overhead_outside:.1f}% of Tune's time."
     )
     if args.json:
-        report = {
-            "benchmark": "sweep_overhead",
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "sweep": str(sweep.path),
-            "trials": len(configs),
-            "epochs": sweep.train["epochs"],
-            "concurrent": concurrent,
-            "cpus_per_trial": cpus,
-            "tune_s": tune_s,
-            "loop_s": loop_s,
-            "repeats": repeats,
-            "all_tune_s": [r["tune_s"] for r in tunes],
-            "all_loop_s": [r["loop_s"] for r in loops],
-            "overhead_ratio": overhead,
-            "outside_epochs_s": outside,
-            "overhead_outside_epochs_ratio": overhead_outside,
-            "ray_start_s": tuned["ray_start_s"],
-            "before_fit_s": tuned["before_fit_s"],
-            "loop_load_s": loop["load_s"],
-            "tune_trials": tuned["trials"],
-            "loop_trials": loop["trials"],
-            "load_avg": [load_at_start, os.getloadavg()[0]],
-        }
-        tmp_path = args.json.with_name(f".{args.json.name}.tmp")
-        tmp_path.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp_path, args.json)
-        print(f"Figures written to {args.json}")
+        from train_throughput import write_json  # the benchmarks' one JSON writer (this folder is on sys.path)
+
+        write_json(
+            args.json,
+            "sweep_overhead",
+            sweep=str(sweep.path),
+            trials=len(configs),
+            epochs=sweep.train["epochs"],
+            concurrent=concurrent,
+            cpus_per_trial=cpus,
+            tune_s=tune_s,
+            loop_s=loop_s,
+            repeats=repeats,
+            all_tune_s=[r["tune_s"] for r in tunes],
+            all_loop_s=[r["loop_s"] for r in loops],
+            overhead_ratio=overhead,
+            outside_epochs_s=outside,
+            overhead_outside_epochs_ratio=overhead_outside,
+            ray_start_s=tuned["ray_start_s"],
+            before_fit_s=tuned["before_fit_s"],
+            loop_load_s=loop["load_s"],
+            tune_trials=tuned["trials"],
+            loop_trials=loop["trials"],
+            load_avg=[load_at_start, os.getloadavg()[0]],
+        )
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from PIL import Image  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from dataset_builder.atomic import write_text_atomic  # noqa: E402
 from dataset_builder.genres import multi_hot  # noqa: E402
 from dataset_builder.images import STUDY_RATIOS, open_poster, resize_all, size_for_ratio  # noqa: E402
 from dataset_builder.store import open_dataset  # noqa: E402
@@ -351,9 +352,7 @@ def write_json(path: Path, benchmark: str, **figures) -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         **figures,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
     print(f"Figures written to {path}")
 
 

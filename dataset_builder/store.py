@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_text_atomic
 from .errors import BadInput
 
 FORMAT_VERSION = 1
@@ -58,9 +59,7 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     # hashlib releases the GIL on large blocks: one thread per core hashes the arrays in parallel.
     with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
         manifest["sha256"] = dict(zip((p.name for p in files), pool.map(sha256_of, files)))
-    tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, folder / MANIFEST)
+    write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def is_dataset(folder: Path) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dataset_builder.atomic import write_text_atomic
 from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset, open_dataset
 
@@ -104,6 +105,4 @@ def format_evaluation(result: dict) -> str:
 
 def write_json_atomically(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -25,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from dataset_builder.atomic import write_atomic  # noqa: E402
 from dataset_builder.errors import BadInput  # noqa: E402
 
 from .metrics import LOWER_IS_BETTER  # noqa: E402
@@ -129,15 +130,6 @@ def trial_row(trial: Trial) -> dict:
     row["gpu_ids"] = last.get("gpu_ids")
     row["device"] = last.get("device")
     return row
-
-
-def write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a write that failed (a full disk) leaves the old file alone
 
 
 def fmt(value, digits: int = 3) -> str:

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dataset_builder.atomic import write_text_atomic
 from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset, open_dataset
 
@@ -89,10 +90,7 @@ def write_baselines(dataset: Dataset, exp_dir: str) -> dict:
         "counts": dict(dataset.manifest["splits"]),
     }
     if "://" not in exp_dir:
-        path = Path(exp_dir) / BASELINES_FILE
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_text_atomic(Path(exp_dir) / BASELINES_FILE, json.dumps(result, indent=2) + "\n")
     return result
 
 
