@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pyarrow
 import pyarrow.fs as pafs
@@ -152,3 +153,9 @@ def storage_filesystem_for(storage: str) -> pafs.FileSystem | None:
 def writes_in_place(filesystem: pafs.FileSystem) -> bool:
     """Whether the experiment folder is a local path this process can write files into directly."""
     return filesystem.type_name in ("local", f"py::{TYPE_NAME}")
+
+
+def trial_folder(trial) -> Path:
+    """Where the driver writes a trial's own files: its folder in the experiment when that is a
+    local path, else the driver's staging copy, which Tune uploads to the URI."""
+    return Path(trial.path if writes_in_place(trial.storage.storage_filesystem) else trial.local_path)

@@ -12,13 +12,11 @@ they go to the driver's staging folder, which Tune syncs up.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ray import tune
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from .storage import writes_in_place
+from .storage import trial_folder, writes_in_place
 
 # Metrics shown in the HParams table: the best epoch's validation mAP, the final epoch's
 # validation metrics (the table shows each tag's last value) and the test metrics.
@@ -50,13 +48,6 @@ def tag_for(key: str) -> str:
     return f"time/{key}" if key.endswith("_s") else key
 
 
-def run_dir(trial) -> Path:
-    storage = trial.storage
-    if writes_in_place(storage.storage_filesystem):
-        return Path(trial.path)
-    return Path(trial.local_path)
-
-
 class TensorBoardCallback(tune.Callback):
     def __init__(self, domains: dict[str, list], hparam_keys: list[str]):
         self.domains = domains
@@ -82,7 +73,7 @@ class TensorBoardCallback(tune.Callback):
         if writer is None:
             if not self.root_written:
                 self._write_root(trial)
-            writer = SummaryWriter(log_dir=str(run_dir(trial)))
+            writer = SummaryWriter(log_dir=str(trial_folder(trial)))
             _, session_start, _ = hparams(
                 {k: trial.config[k] for k in self.hparam_keys},
                 {},

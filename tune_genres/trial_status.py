@@ -8,24 +8,20 @@ epochs) from "stopped early" (ended by the scheduler, e.g. ASHA) and "error" wit
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ray import tune
 
-from .storage import writes_in_place
+from dataset_builder.atomic import write_text_atomic
+
+from .storage import trial_folder
 
 STATUS_FILE = "trial_status.json"
 
 
 def write_status(folder: Path, status: str, epochs: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{STATUS_FILE}.tmp"
-    try:
-        tmp.write_text(json.dumps({"status": status, "epochs": epochs}) + "\n")
-        os.replace(tmp, folder / STATUS_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)  # a write that failed (a full disk) leaves nothing behind
+    write_text_atomic(folder / STATUS_FILE, json.dumps({"status": status, "epochs": epochs}) + "\n")
 
 
 def read_status(folder: Path) -> dict | None:
@@ -35,10 +31,8 @@ def read_status(folder: Path) -> dict | None:
 
 class TrialStatusCallback(tune.Callback):
     def _write(self, trial, status: str) -> None:
-        local = writes_in_place(trial.storage.storage_filesystem)
-        folder = Path(trial.path if local else trial.local_path)
         epochs = int((trial.last_result or {}).get("epoch", 0))
-        write_status(folder, status, epochs)
+        write_status(trial_folder(trial), status, epochs)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._write(trial, "TERMINATED")
