@@ -22,8 +22,6 @@ its best epoch (so a busy moment on a shared machine hurts them alike):
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import os
 import sys
 import time
@@ -43,12 +41,13 @@ from tune_genres.data import ResidentSplit  # noqa: E402
 from tune_genres.model import MiniVGG  # noqa: E402
 from tune_genres.trainable import set_threads  # noqa: E402
 from tune_genres.training import compile_for_training, train_one_epoch  # noqa: E402
+from tune_genres.worker_env import GLIBC_MALLOC, libc  # noqa: E402
 
 VARIANTS = ("NCHW", "channels_last", "pool_first", "fused_adam", "bf16", "keep_freed")
 
 # glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
-LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
+LIBC = libc()
 
 
 def keep_freed_memory(keep: bool) -> None:
@@ -58,8 +57,8 @@ def keep_freed_memory(keep: bool) -> None:
     and the trim threshold to twice that; so after a first step, that is where they sit.
     """
     if keep:
-        LIBC.mallopt(M_MMAP_MAX, 0)
-        LIBC.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+        LIBC.mallopt(M_MMAP_MAX, int(GLIBC_MALLOC["mmap_max"]))
+        LIBC.mallopt(M_TRIM_THRESHOLD, int(GLIBC_MALLOC["trim_threshold"]))
     else:
         LIBC.mallopt(M_MMAP_MAX, 65536)
         LIBC.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -54,10 +55,15 @@ def rerun_under_trial_env() -> None:
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **wanted})
 
 
+@functools.cache
+def libc() -> ctypes.CDLL | None:
+    """The C library, loaded once per process (finding it runs ldconfig)."""
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
 def release_freed_memory() -> None:
     """Hand the heap's free memory back to the kernel (glibc's malloc_trim); elsewhere a no-op."""
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    trim = getattr(libc, "malloc_trim", None)
+    trim = getattr(libc(), "malloc_trim", None)
     if trim is not None:
         trim(0)
