@@ -18,6 +18,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .errors import BadInput
+from .genres import by_frequency, genre_counts, multi_hot
 from .images import BASE_SIZE
 from .raw import OK, RawCollection, prepare_destination, replace_dir, temp_sibling
 
@@ -57,14 +58,9 @@ def analyse(collection: RawCollection) -> Eda:
     usable = collection.usable
     if not usable:
         raise BadInput(f"{collection.root}: no usable posters to analyse ({len(collection.posters)} titles, all failed)")
-    counts = Counter(g for p in usable for g in p.genres)
-    genres = [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    column = {g: i for i, g in enumerate(genres)}
-    matrix = np.zeros((len(genres), len(genres)), dtype=np.int64)
-    for poster in usable:
-        idx = sorted({column[g] for g in poster.genres})
-        for a, b in itertools.product(idx, idx):
-            matrix[a, b] += 1
+    label_lists = [p.genres for p in usable]
+    genres = by_frequency(genre_counts(label_lists))
+    labels = multi_hot(label_lists, genres).astype(np.int64)
     sizes: Counter = Counter()
     unreadable = 0
     for poster in tqdm(usable, desc="eda: poster headers", unit="poster"):
@@ -78,7 +74,7 @@ def analyse(collection: RawCollection) -> Eda:
         titles=len(collection.posters),
         failures=Counter(p.status for p in collection.posters if p.status != OK),
         genres=genres,
-        cooccurrence=matrix,
+        cooccurrence=labels.T @ labels,
         cardinality=Counter(len(set(p.genres)) for p in usable),
         sizes=sizes,
         unreadable=unreadable,

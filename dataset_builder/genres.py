@@ -21,6 +21,11 @@ def genre_counts(label_lists: list[list[str]]) -> Counter:
     return Counter(g for labels in label_lists for g in labels)
 
 
+def by_frequency(counts: Counter) -> list[str]:
+    """The genres, most frequent first; ties in name order."""
+    return [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def multi_hot(label_lists: list[list[str]], genres: list[str]) -> np.ndarray:
     """N x G uint8 matrix, columns in `genres` order."""
     column = {g: i for i, g in enumerate(genres)}
@@ -45,7 +50,7 @@ def select_genres(spec: str, label_lists: list[list[str]]) -> list[str]:
     if rule in ("top", "min-cooccurrence") and arg:
         k = _parse_k(arg, spec, len(known))
         if rule == "top":
-            return [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
+            return by_frequency(counts)[:k]
         return least_cooccurring(label_lists, k)
     genres = [g.strip() for g in spec.split(",") if g.strip()]
     if not genres:
@@ -77,11 +82,11 @@ def least_cooccurring(label_lists: list[list[str]], k: int) -> list[str]:
     more frequent genres. Exhaustive when small enough, otherwise greedy from the most frequent.
     """
     counts = genre_counts(label_lists)
-    by_frequency = [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    ranked = by_frequency(counts)
     floor = MIN_COOCCURRENCE_SHARE * len(label_lists)
-    candidates = [g for g in by_frequency if counts[g] >= floor]
+    candidates = [g for g in ranked if counts[g] >= floor]
     if len(candidates) < k:
-        candidates = by_frequency[: max(k, len(candidates))]
+        candidates = ranked[: max(k, len(candidates))]
     y = multi_hot(label_lists, candidates).astype(np.int64)
     both = y.T @ y
     either = np.add.outer(np.diag(both), np.diag(both)) - both
