@@ -16,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -50,6 +51,18 @@ def while_running(process: subprocess.Popen, condition: Callable[[], T]) -> Call
             raise AssertionError(f"the driver ended (exit {process.returncode}) first:\n{output[-3000:]}")
         return condition()
     return check
+
+
+@contextmanager
+def killed_at_exit(*processes: subprocess.Popen) -> Iterator[None]:
+    """Kill whichever of `processes` still runs when the block ends: a test that failed, or a
+    driver that hung past its timeout, leaves none behind."""
+    try:
+        yield
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
 
 
 def ray_worker(pid: int) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from support.ray_nodes import ray_worker, wait_for, while_running
+from support.ray_nodes import killed_at_exit, ray_worker, wait_for, while_running
 from support.sweeps import TUNE_GENRES, HoldTrials, checkpointed_rows, learnable_dataset, read_results, write_sweep
 from tune_genres.cli import main
 from tune_genres.report import read_trials
@@ -86,7 +86,7 @@ def test_trials_spread_over_the_nodes_and_a_lost_nodes_trial_finishes_on_the_oth
          "--storage", str(tmp_path / "exps"), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    try:
+    with killed_at_exit(driver):
         # Three 1-CPU trials on three 1-CPU nodes: one runs on the doomed node. Once it has
         # checkpointed there twice, freeze it where it is (so the loss surely lands mid-trial)
         # and take the node away: its raylet and every process on it are killed.
@@ -97,9 +97,6 @@ def test_trials_spread_over_the_nodes_and_a_lost_nodes_trial_finishes_on_the_oth
         cluster.remove_node(doomed, allow_graceful=False)
         removed_at = time.time()
         output, _ = driver.communicate(timeout=300)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
     assert driver.returncode == 0, output[-3000:]
 
     rows = read_results(exp)

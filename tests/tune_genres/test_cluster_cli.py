@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support.ray_nodes import RayCli, can_unshare_mounts
+from support.ray_nodes import RayCli, can_unshare_mounts, killed_at_exit
 from support.sweeps import TUNE_GENRES, HoldTrials, learnable_dataset, read_results, write_sweep
 
 pytestmark = pytest.mark.skipif(not can_unshare_mounts(), reason="needs mount namespaces (root) to give a node its own filesystem")
@@ -68,10 +68,8 @@ def refused(cluster, places) -> dict[str, subprocess.Popen]:
     }
     drivers = {name: subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for name, (command, env) in runs.items()}
-    yield drivers
-    for driver in drivers.values():
-        if driver.poll() is None:
-            driver.kill()
+    with killed_at_exit(*drivers.values()):
+        yield drivers
 
 
 def refusal(driver: subprocess.Popen) -> str:

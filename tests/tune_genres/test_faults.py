@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from support.ray_nodes import can_unshare_mounts, ray_worker, wait_for, while_running
+from support.ray_nodes import can_unshare_mounts, killed_at_exit, ray_worker, wait_for, while_running
 from support.sweeps import TUNE_GENRES, checkpointed_rows, learnable_dataset, logged_epochs, read_results, write_sweep
 from tune_genres.checkpoint import load_checkpoint
 from tune_genres.report import logged_rows, read_trials
@@ -62,16 +62,13 @@ def worker_killed(dataset, tmp_path_factory) -> dict:
     driver = subprocess.Popen(sweep_command(sweep, dataset, root / "exps"), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     trial = root / "exps" / "one" / "lr=3e-3,r=30"
-    try:
+    with killed_at_exit(driver):
         row = wait_for(while_running(driver, lambda: last_checkpoint_row(trial)), 180, "the trial's first checkpoint")
         # Epoch 3 reached the driver, so it holds epoch 2's checkpoint; the worker is in epoch 4 or later.
         wait_for(while_running(driver, lambda: 3 in curve_epochs(trial)), 60, "epoch 3 in TensorBoard", every=0.05)
         os.kill(ray_worker(row["pid"]), signal.SIGKILL)
         killed_at = time.time()
         output, _ = driver.communicate(timeout=300)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
     assert driver.returncode == 0, output[-3000:]
     return {"exp": root / "exps" / "one", "trial": trial, "pid": row["pid"], "killed_at": killed_at}
 
@@ -180,19 +177,18 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
         drivers = {folder: subprocess.Popen(space.command(sweep_command(sweep, dataset, folder)),
                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for folder in (read_only, full, storage)}
+        with killed_at_exit(*drivers.values()):
+            # Storage that takes no write at the start: one line, before Ray starts.
+            for folder, why in ((read_only, "Read-only file system"), (full, "No space left on device")):
+                _, err = drivers[folder].communicate(timeout=120)
+                assert drivers[folder].returncode == 2, err[-3000:]
+                # One line and nothing else: Ray, which logs as it starts, never started.
+                assert err.strip().splitlines() == [f"tune-genres: error: --storage {folder}: cannot write there ({why})"]
+                assert [p.name for p in space.path(folder).iterdir()] in ([], ["filler"])
 
-        # Storage that takes no write at the start: one line, before Ray starts.
-        for folder, why in ((read_only, "Read-only file system"), (full, "No space left on device")):
-            _, err = drivers[folder].communicate(timeout=120)
-            assert drivers[folder].returncode == 2, err[-3000:]
-            # One line and nothing else: Ray, which logs as it starts, never started.
-            assert err.strip().splitlines() == [f"tune-genres: error: --storage {folder}: cannot write there ({why})"]
-            assert [p.name for p in space.path(folder).iterdir()] in ([], ["filler"])
-
-        # Storage that fills up mid-sweep.
-        driver, inside = drivers[storage], space.path(storage)
-        trial = inside / "full" / "lr=3e-3,r=30"
-        try:
+            # Storage that fills up mid-sweep.
+            driver, inside = drivers[storage], space.path(storage)
+            trial = inside / "full" / "lr=3e-3,r=30"
             row = wait_for(while_running(driver, lambda: last_checkpoint_row(trial)), 180, "the first checkpoint", every=0.05)
             # Hold the trial still while the disk fills, so that its next checkpoint surely meets a full disk.
             worker = ray_worker(row["pid"])
@@ -203,36 +199,30 @@ def test_storage_full_or_read_only_gives_one_clear_line_and_keeps_what_was_saved
                 os.kill(worker, signal.SIGCONT)
             filled_at = time.time()
             _, err = driver.communicate(timeout=300)
-        finally:
-            if driver.poll() is None:
-                driver.kill()
-        stopped_after = time.time() - filled_at
-        assert driver.returncode == 2, err[-3000:]
-        assert err.strip().splitlines()[-1] == (
-            f"tune-genres: error: --storage {storage}: cannot write there any more (No space left on device); "
-            "the sweep stopped, and what it had saved stands: free space or make it writable, then run the same command with --resume"
-        )
-        # What was saved stands: Tune's experiment state parses, the checkpoints load, and no
-        # half-written file is left anywhere. (A checkpoint the full disk refused leaves at most
-        # its empty folder, never part of a file.)
-        for state in (inside / "full").glob("experiment_state-*.json"):
-            json.loads(state.read_text())
-        saved = [c for c in trial.glob("checkpoint_*") if any(c.iterdir())]
-        assert saved and all(load_checkpoint(c)["epoch"] >= 1 for c in saved)
-        assert not [p for p in (inside / "full").rglob("*.tmp")]
+            stopped_after = time.time() - filled_at
+            assert driver.returncode == 2, err[-3000:]
+            assert err.strip().splitlines()[-1] == (
+                f"tune-genres: error: --storage {storage}: cannot write there any more (No space left on device); "
+                "the sweep stopped, and what it had saved stands: free space or make it writable, then run the same command with --resume"
+            )
+            # What was saved stands: Tune's experiment state parses, the checkpoints load, and no
+            # half-written file is left anywhere. (A checkpoint the full disk refused leaves at most
+            # its empty folder, never part of a file.)
+            for state in (inside / "full").glob("experiment_state-*.json"):
+                json.loads(state.read_text())
+            saved = [c for c in trial.glob("checkpoint_*") if any(c.iterdir())]
+            assert saved and all(load_checkpoint(c)["epoch"] >= 1 for c in saved)
+            assert not [p for p in (inside / "full").rglob("*.tmp")]
 
-        (inside / "filler").unlink()
-        started = time.time()
-        resumed = subprocess.run(space.command(sweep_command(sweep, dataset, storage, "--resume")),
-                                 capture_output=True, text=True, timeout=300)
-        assert resumed.returncode == 0, resumed.stderr[-3000:]
-        row = read_results(inside / "full")["lr=3e-3,r=30"]
-        assert (row["status"], row["epochs_done"]) == ("finished", "8")
-        assert [r["epoch"] for r in read_trials(inside / "full")[0].rows] == list(range(1, 9))
-        print(f"\nstorage full: sweep stopped {stopped_after:.1f} s after the disk filled; "
-              f"--resume finished it in {time.time() - started:.1f} s (this 2-core machine, shared)")
+            (inside / "filler").unlink()
+            started = time.time()
+            resumed = subprocess.run(space.command(sweep_command(sweep, dataset, storage, "--resume")),
+                                     capture_output=True, text=True, timeout=300)
+            assert resumed.returncode == 0, resumed.stderr[-3000:]
+            row = read_results(inside / "full")["lr=3e-3,r=30"]
+            assert (row["status"], row["epochs_done"]) == ("finished", "8")
+            assert [r["epoch"] for r in read_trials(inside / "full")[0].rows] == list(range(1, 9))
+            print(f"\nstorage full: sweep stopped {stopped_after:.1f} s after the disk filled; "
+                  f"--resume finished it in {time.time() - started:.1f} s (this 2-core machine, shared)")
     finally:
-        for process in drivers.values():
-            if process.poll() is None:
-                process.kill()
         space.close()

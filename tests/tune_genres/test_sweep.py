@@ -18,6 +18,7 @@ import pytest
 from dataset_builder.build import build
 from tune_genres.cli import main
 from support.posters import learnable_raw
+from support.ray_nodes import wait_for, while_running
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -214,12 +215,9 @@ def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(datas
     driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     exp = tmp_path / "exps" / "k"
     try:
-        deadline = time.time() + 240
-        # The second trial has checkpointed once: the first is finished, the second half done.
-        while not list(exp.glob("lr=1e-3,r=30/checkpoint_*")):
-            assert driver.poll() is None, "the sweep ended before it could be interrupted"
-            assert time.time() < deadline
-            time.sleep(0.2)
+        # The second trial has checkpointed once: the first is finished, the second under way.
+        wait_for(while_running(driver, lambda: list(exp.glob("lr=1e-3,r=30/checkpoint_*"))), 240,
+                 "the second trial's first checkpoint (the sweep must still run, to be interrupted)")
         time.sleep(1.5)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, as a crash would
