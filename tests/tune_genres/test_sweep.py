@@ -200,11 +200,11 @@ def test_existing_experiment_needs_resume_or_a_new_name(finished, dataset, capsy
 
 def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(dataset, tmp_path):
     """SIGKILL the driver once the first trial is done; --resume finishes the rest only."""
-    # 30 epochs of 0.05-0.5 s here: the second trial is still training when the driver dies.
+    # 30 epochs of 0.1-1 s here: the second trial is still training when the driver dies.
     epochs = 30
     (tmp_path / "s.toml").write_text(
         f"name = 'k'\n[grid]\nlr = [3e-3, 1e-3]\nratio = [30]\n[train]\nloss = 'bce'\nepochs = {epochs}\ncheckpoint_every = 2\n"
-        "[resources]\nmax_concurrent = 1\n"
+        "batch_size = 8\n[resources]\nmax_concurrent = 1\n"
     )
     command = [str(Path(sys.executable).with_name("tune-genres")), "sweep", str(tmp_path / "s.toml"),
                "--dataset", str(dataset), "--storage", str(tmp_path / "exps"), "--quiet"]
@@ -218,7 +218,10 @@ def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(datas
         # The second trial has checkpointed once: the first is finished, the second under way.
         wait_for(while_running(driver, lambda: list(exp.glob("lr=1e-3,r=30/checkpoint_*"))), 240,
                  "the second trial's first checkpoint (the sweep must still run, to be interrupted)")
-        time.sleep(1.5)
+        # Then the driver saved its experiment state (every second), so storage knows the first is done.
+        seen = time.time()
+        wait_for(while_running(driver, lambda: any(s.stat().st_mtime > seen for s in exp.glob("experiment_state-*.json"))),
+                 30, "the experiment state saved after the second trial's first checkpoint", every=0.05)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, as a crash would
         driver.wait()
