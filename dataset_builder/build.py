@@ -7,11 +7,10 @@ Everything is written into a temporary sibling folder, renamed into place when w
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +24,7 @@ from .genres import multi_hot, select_genres
 from .images import STUDY_RATIOS, open_poster, resize_all, size_for_ratio
 from .raw import prepare_destination, read_raw, replace_dir, temp_sibling
 from .split import iterative_stratification
+from .workers import process_pool
 
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 # Posters per task: large enough to amortise inter-process calls, small enough for a live bar.
@@ -136,8 +136,7 @@ def _write_images(folder: Path, paths: list[str], ratios: list[int], workers: in
     failures: Counter = Counter()
     workers = workers or len(os.sched_getaffinity(0))
     chunks = [range(start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_open_outputs, initargs=(files, sizes)) as pool:
+    with process_pool(workers, initializer=_open_outputs, initargs=(files, sizes)) as pool:
         jobs = [pool.submit(_convert_chunk, chunk.start, [paths[i] for i in chunk]) for chunk in chunks]
         with tqdm(total=n, desc="build", unit="poster") as bar:
             for job in as_completed(jobs):

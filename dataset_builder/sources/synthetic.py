@@ -40,9 +40,7 @@ from __future__ import annotations
 import io
 import math
 import os
-import multiprocessing
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -52,6 +50,7 @@ from tqdm import tqdm
 
 from ..images import BASE_SIZE
 from ..raw import Poster, RawCollection, RawCollectionWriter
+from ..workers import process_pool
 
 WIDTH, HEIGHT = BASE_SIZE
 
@@ -410,8 +409,7 @@ def generate(seed: int, count: int, workers: int = 2) -> Iterator[SyntheticPoste
         for start, stop in chunks:
             yield from _make_chunk(seed, start, stop)
         return
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+    pool = process_pool(workers)
     try:
         for chunk in pool.map(_make_chunk, [seed] * len(chunks), *zip(*chunks)):
             yield from chunk

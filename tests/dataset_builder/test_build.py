@@ -18,6 +18,7 @@ from dataset_builder.errors import BadInput
 from dataset_builder.raw import read_raw
 from dataset_builder.store import open_dataset, sha256_of
 from support.posters import GENRES, coloured_raw, colour_of, learnable_raw
+from support.processes import children_of, interruptible, is_alive, killed_at_exit, wait_for, while_running
 
 
 def run(capsys, *argv):
@@ -167,19 +168,23 @@ def test_missing_raw_collection(tmp_path, capsys):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_build_leaves_nothing_that_looks_finished(tmp_path, sig):
     learnable_raw(tmp_path / "raw", count=600, size=(364, 536))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dataset_builder.cli", "build", str(tmp_path / "raw"), str(tmp_path / "ds"), "--genres", "top:3", "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    # Wait until the arrays are being written, then interrupt.
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None and not list(tmp_path.glob(".ds.building-*/images_r100.npy")):
-        time.sleep(0.05)
-    assert proc.poll() is None, f"the build ended before it could be interrupted: {proc.communicate()}"
-    time.sleep(0.5)
-    os.kill(proc.pid, sig)
-    proc.wait(timeout=60)
-    assert proc.returncode != 0
+    # Output to a file, not a pipe: a worker left running would hold a pipe open.
+    log = tmp_path / "build.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dataset_builder.cli", "build", str(tmp_path / "raw"), str(tmp_path / "ds"), "--genres", "top:3", "--workers", "1"],
+            stdout=out, stderr=subprocess.STDOUT, preexec_fn=interruptible,
+        )
+    # Wait until the arrays are being written by the build's worker, then interrupt.
+    with killed_at_exit(proc):
+        workers = wait_for(while_running(proc, lambda: list(tmp_path.glob(".ds.building-*/images_r100.npy")) and children_of(proc.pid)),
+                           60, "the build's worker writing the arrays", every=0.05)
+        time.sleep(0.5)
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=60)
+    assert proc.returncode != 0, f"the build ended before the signal came: {log.read_text()[-2000:]}"
+    # Its worker ends with it, even when the build could not tell it to (SIGKILL).
+    wait_for(lambda: not any(map(is_alive, workers)), 10, f"the build's workers {workers} to end")
     assert not (tmp_path / "ds").exists()
     leftovers = list(tmp_path.glob(".ds.*"))
     if sig == signal.SIGINT:

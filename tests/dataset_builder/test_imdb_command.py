@@ -25,6 +25,7 @@ from dataset_builder.sources.poster_urls import PROBE_ID
 from dataset_builder.store import open_dataset
 from support.dump_fixtures import STUDY_CASES, STUDY_KEPT, series_cases, write_dumps
 from support.http_fixtures import FakeWeb, make_jpeg
+from support.processes import interruptible
 
 KEY = "tmdb-K3y-never-print-me-7781"
 _script = Path(sys.executable).with_name("dataset-builder")
@@ -204,7 +205,7 @@ def test_an_interrupted_download_resumes_without_refetching(tmp_path, capsys, mo
         reference = read_raw(tmp_path / "reference")
 
         proc = subprocess.Popen(DATASET_BUILDER + argv, env=dict(os.environ, TMDB_API_KEY=KEY),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
         deadline = time.monotonic() + 60
         while not ((tmp_path / "raw" / "images").is_dir() and len(image_names(tmp_path / "raw")) >= 40):
             assert proc.poll() is None and time.monotonic() < deadline, "the download ended before it could be interrupted"

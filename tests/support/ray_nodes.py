@@ -16,53 +16,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+
+from .processes import wait_for
 
 BIN = Path(sys.executable).parent
-T = TypeVar("T")
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("", 0))
         return s.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
-    """Poll `condition` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
-def while_running(process: subprocess.Popen, condition: Callable[[], T]) -> Callable[[], T]:
-    """`condition` for wait_for, failing at once (with the driver's output) if the driver ended."""
-    def check():
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"the driver ended (exit {process.returncode}) first:\n{output[-3000:]}")
-        return condition()
-    return check
-
-
-@contextmanager
-def killed_at_exit(*processes: subprocess.Popen) -> Iterator[None]:
-    """Kill whichever of `processes` still runs when the block ends: a test that failed, or a
-    driver that hung past its timeout, leaves none behind."""
-    try:
-        yield
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
 
 
 def ray_worker(pid: int) -> int:

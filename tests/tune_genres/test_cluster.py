@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from support.ray_nodes import killed_at_exit, ray_worker, wait_for, while_running
+from support.processes import killed_at_exit, wait_for, while_running
+from support.ray_nodes import ray_worker
 from support.sweeps import TUNE_GENRES, HoldTrials, checkpointed_rows, learnable_dataset, read_results, write_sweep
 from tune_genres.cli import main
 from tune_genres.report import read_trials

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from support.ray_nodes import RayCli, can_unshare_mounts, killed_at_exit
+from support.processes import killed_at_exit
+from support.ray_nodes import RayCli, can_unshare_mounts
 from support.sweeps import TUNE_GENRES, HoldTrials, learnable_dataset, read_results, write_sweep
 
 pytestmark = pytest.mark.skipif(not can_unshare_mounts(), reason="needs mount namespaces (root) to give a node its own filesystem")

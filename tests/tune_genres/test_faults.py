@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from support.ray_nodes import can_unshare_mounts, killed_at_exit, ray_worker, wait_for, while_running
+from support.processes import killed_at_exit, wait_for, while_running
+from support.ray_nodes import can_unshare_mounts, ray_worker
 from support.sweeps import TUNE_GENRES, checkpointed_rows, learnable_dataset, logged_epochs, read_results, write_sweep
 from tune_genres.checkpoint import load_checkpoint
 from tune_genres.report import logged_rows, read_trials

@@ -18,7 +18,7 @@ import pytest
 from dataset_builder.build import build
 from tune_genres.cli import main
 from support.posters import learnable_raw
-from support.ray_nodes import wait_for, while_running
+from support.processes import wait_for, while_running
 
 REPO = Path(__file__).resolve().parents[2]
 
