@@ -11,7 +11,6 @@ np.save at the end).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -28,6 +27,7 @@ from dataset_builder.images import BASE_SIZE, STUDY_RATIOS, size_for_ratio
 from dataset_builder.raw import read_raw
 from dataset_builder.sources.local_images import import_local
 from dataset_builder.sources.tables import read_table
+from figures import write_json  # this folder is on sys.path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "tv-posters"
 
@@ -117,7 +117,7 @@ def main() -> None:
         f"{figures['build_posters_per_s_if_idle']:.0f} posters/s (load average now {figures['load_average_1min']})"
     )
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_json(args.json, "build_throughput", **figures)
 
 
 if __name__ == "__main__":

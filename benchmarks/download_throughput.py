@@ -12,7 +12,6 @@ requests.get + the same validation + write, one poster at a time.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -31,6 +30,7 @@ from support.http_fixtures import FakeWeb, make_jpeg  # noqa: E402
 from dataset_builder.download import DownloadOptions, download_collection  # noqa: E402
 from dataset_builder.images import open_poster  # noqa: E402
 from dataset_builder.raw import Poster  # noqa: E402
+from figures import write_json  # noqa: E402
 
 
 def serve(count: int, latency_s: float, port_queue: mp.Queue, stop: mp.Event) -> None:
@@ -116,7 +116,7 @@ def main() -> None:
           f"({args.baseline_count} in {figures['sequential_s']} s)")
     print(f"  speedup: {figures['speedup']}x; aim: >= 200 posters/s")
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_json(args.json, "download_throughput", **figures)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the dump generator lives with the tests (tests/support)
 
+from figures import write_json  # noqa: E402 (this folder is on sys.path)
 from support.dump_fixtures import write_large_basics  # noqa: E402
 
 CHILD = """
@@ -93,7 +94,7 @@ def main() -> None:
     print(f"  peak resident memory of the child process: {figures['peak_rss_mib']} MiB")
     print("  aim: < 30 s and < 1024 MiB")
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_json(args.json, "dump_selection", **figures)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from figures import write_json  # this folder is on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
 # The demo's dataset recipe (Makefile: `make demo`).
 DEMO_GENRES = "top:5"
@@ -215,8 +217,6 @@ def main() -> None:
         f"{100 * overhead_outside:.1f}% of Tune's time."
     )
     if args.json:
-        from train_throughput import write_json  # the benchmarks' one JSON writer (this folder is on sys.path)
-
         write_json(
             args.json,
             "sweep_overhead",

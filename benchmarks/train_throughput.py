@@ -28,8 +28,6 @@ rows of a built dataset with --dataset.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import platform
 import sys
@@ -51,7 +49,8 @@ from PIL import Image  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from dataset_builder.atomic import write_text_atomic  # noqa: E402
+from figures import write_json  # noqa: E402 (this folder is on sys.path)
+
 from dataset_builder.genres import multi_hot  # noqa: E402
 from dataset_builder.images import STUDY_RATIOS, open_poster, resize_all, size_for_ratio  # noqa: E402
 from dataset_builder.store import open_dataset  # noqa: E402
@@ -342,18 +341,6 @@ def main() -> None:
     if args.json:
         write_json(args.json, "train_throughput", machine=machine, posters=source, images_per_epoch=count,
                    repeats=rounds, peak={**peak, "sizes": list(peak_sizes)}, ratios=results)
-
-
-def write_json(path: Path, benchmark: str, **figures) -> None:
-    """The figures with the benchmark's name, date and command line, written whole or not at all."""
-    report = {
-        "benchmark": benchmark,
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        **figures,
-    }
-    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
-    print(f"Figures written to {path}")
 
 
 def print_table(results: dict, peak: dict, peak_gflops: float, on: str, source: str, compiled: bool) -> None:
