@@ -1,4 +1,4 @@
-"""Ray clusters for tests: nodes started with the real `ray start` CLI, polling with deadlines.
+"""Ray clusters for tests: nodes started with the real `ray start` CLI.
 
 Other Ray instances may run on this machine (other test runs, other people), so a cluster here
 owns a dedicated --temp-dir and free ports, and is stopped by signalling the process groups it

@@ -200,11 +200,12 @@ def test_existing_experiment_needs_resume_or_a_new_name(finished, dataset, capsy
 
 def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(dataset, tmp_path):
     """SIGKILL the driver once the first trial is done; --resume finishes the rest only."""
-    # 30 epochs of 0.1-1 s here: the second trial is still training when the driver dies.
+    # 30 epochs of 0.05-0.5 s here; the driver dies within about a second of the second trial's
+    # first checkpoint, while that trial is still training.
     epochs = 30
     (tmp_path / "s.toml").write_text(
         f"name = 'k'\n[grid]\nlr = [3e-3, 1e-3]\nratio = [30]\n[train]\nloss = 'bce'\nepochs = {epochs}\ncheckpoint_every = 2\n"
-        "batch_size = 8\n[resources]\nmax_concurrent = 1\n"
+        "[resources]\nmax_concurrent = 1\n"
     )
     command = [str(Path(sys.executable).with_name("tune-genres")), "sweep", str(tmp_path / "s.toml"),
                "--dataset", str(dataset), "--storage", str(tmp_path / "exps"), "--quiet"]
