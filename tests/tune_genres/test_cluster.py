@@ -94,8 +94,11 @@ def test_trials_spread_over_the_nodes_and_a_lost_nodes_trial_finishes_on_the_oth
         row = wait_for(while_running(driver, lambda: trial_on(exp, doomed.node_id)), 180,
                        "a second checkpoint from the trial on the doomed node", every=0.05)
         victim, epoch_at_loss = row["trial"], row["epoch"]
-        os.kill(ray_worker(row["pid"]), signal.SIGSTOP)
+        frozen = ray_worker(row["pid"])
+        os.kill(frozen, signal.SIGSTOP)
         cluster.remove_node(doomed, allow_graceful=False)
+        # A lost machine takes its processes with it; a frozen one would not notice its raylet die.
+        os.kill(frozen, signal.SIGKILL)
         removed_at = time.time()
         output, _ = driver.communicate(timeout=300)
     assert driver.returncode == 0, output[-3000:]
