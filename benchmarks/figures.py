@@ -6,11 +6,10 @@ Standard library and dataset_builder only, so the dataset benchmarks need no tor
 from __future__ import annotations
 
 import datetime
-import json
 import sys
 from pathlib import Path
 
-from dataset_builder.atomic import write_text_atomic
+from dataset_builder.atomic import write_json_atomic
 
 
 def write_json(path: Path, benchmark: str, **figures) -> None:
@@ -21,5 +20,5 @@ def write_json(path: Path, benchmark: str, **figures) -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         **figures,
     }
-    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
+    write_json_atomic(path, report)
     print(f"Figures written to {path}")

@@ -6,6 +6,7 @@ old file, if any, as it was.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,3 +24,8 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """`data` as indented JSON ending in a newline: the form of every JSON file the tools write."""
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_text_atomic
+from .atomic import write_json_atomic
 from .errors import BadInput
 
 FORMAT_VERSION = 1
@@ -59,7 +59,7 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     # hashlib releases the GIL on large blocks: one thread per core hashes the arrays in parallel.
     with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
         manifest["sha256"] = dict(zip((p.name for p in files), pool.map(sha256_of, files)))
-    write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    write_json_atomic(folder / MANIFEST, manifest)
 
 
 def is_dataset(folder: Path) -> bool:

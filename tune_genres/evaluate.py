@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dataset_builder.atomic import write_text_atomic
 from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset, open_dataset
 
@@ -101,8 +99,3 @@ def format_evaluation(result: dict) -> str:
         values = [result["metrics"][metric]] + [result["baselines"][name][metric] for name in BASELINES]
         lines.append(f"{label:<22}{values[0]:>9.4f}" + "".join(f"{v:>10.4f}" for v in values[1:]))
     return "\n".join(lines)
-
-
-def write_json_atomically(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -7,12 +7,11 @@ Ray, put each needed ratio's arrays into the object store once, run the grid, wr
 from __future__ import annotations
 
 import errno
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataset_builder.atomic import write_text_atomic
+from dataset_builder.atomic import write_json_atomic
 from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset, open_dataset
 
@@ -90,7 +89,7 @@ def write_baselines(dataset: Dataset, exp_dir: str) -> dict:
         "counts": dict(dataset.manifest["splits"]),
     }
     if "://" not in exp_dir:
-        write_text_atomic(Path(exp_dir) / BASELINES_FILE, json.dumps(result, indent=2) + "\n")
+        write_json_atomic(Path(exp_dir) / BASELINES_FILE, result)
     return result
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..evaluate import EVAL_SPLITS, evaluate, format_evaluation, write_json_atomically
+from dataset_builder.atomic import write_json_atomic
+
+from ..evaluate import EVAL_SPLITS, evaluate, format_evaluation
 from ..training import pick_device
 
 
@@ -28,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(args.checkpoint, args.dataset, args.split, pick_device(args.device))
     print(format_evaluation(result))
     if args.out:
-        write_json_atomically(args.out, result)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(args.out, result)
         print(f"wrote {args.out}")
     return 0
