@@ -24,7 +24,6 @@ import argparse
 import itertools
 import multiprocessing as mp
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,15 +38,9 @@ DEMO_GENRES = "top:5"
 def demo_dataset(folder: Path, count: int, ratios: list[int]) -> Path:
     """The synthetic posters built as `make demo` builds them."""
     from dataset_builder.build import build
-    from dataset_builder.raw import Poster, RawCollectionWriter
-    from dataset_builder.sources.synthetic import generate
+    from dataset_builder.sources.synthetic import write_collection
 
-    with RawCollectionWriter(folder / "raw") as writer:
-        for poster in generate(0, count, workers=len(os.sched_getaffinity(0))):
-            path, rel = writer.image_path(poster.id)
-            path.write_bytes(poster.jpeg)
-            writer.add(Poster(id=poster.id, genres=poster.genres, title=poster.title, year=str(poster.year), file=rel))
-        writer.commit()
+    write_collection(folder / "raw", count, seed=0, workers=len(os.sched_getaffinity(0)))
     build(folder / "raw", folder / "dataset", DEMO_GENRES, ratios=ratios, seed=0)
     return folder / "dataset"
 

@@ -27,7 +27,11 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as trials run (tune_genres/worker_env.py)
+from tune_genres.worker_env import GLIBC_MALLOC, libc, trial_env
+
+# Trials' OpenMP wait policy, set before torch loads. Not their malloc settings: this benchmark
+# switches those per turn (keep_freed_memory).
+os.environ.setdefault("OMP_WAIT_POLICY", trial_env({})["OMP_WAIT_POLICY"])
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -42,7 +46,6 @@ from tune_genres.data import ResidentSplit  # noqa: E402
 from tune_genres.model import MiniVGG  # noqa: E402
 from tune_genres.trainable import set_threads  # noqa: E402
 from tune_genres.training import compile_for_training, train_one_epoch  # noqa: E402
-from tune_genres.worker_env import GLIBC_MALLOC, libc  # noqa: E402
 
 VARIANTS = ("NCHW", "channels_last", "pool_first", "fused_adam", "bf16", "keep_freed")
 
