@@ -19,6 +19,7 @@ from dataset_builder.build import build
 from tune_genres.cli import main
 from support.posters import learnable_raw
 from support.processes import wait_for, while_running
+from support.sweeps import logged_epochs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -227,7 +228,7 @@ def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(datas
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, as a crash would
         driver.wait()
     first_rows = (exp / "lr=3e-3,r=30" / "result.json").read_text()
-    logged = [json.loads(line)["epoch"] for line in (exp / "lr=1e-3,r=30" / "result.json").read_text().splitlines()]
+    logged = [epoch for epoch, _ in logged_epochs(exp / "lr=1e-3,r=30")]
     assert 2 <= max(logged) < epochs, "the second trial was not interrupted mid-run"
 
     resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
@@ -236,7 +237,7 @@ def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(datas
     assert {t: r["epochs_done"] for t, r in rows.items()} == {"lr=3e-3,r=30": str(epochs), "lr=1e-3,r=30": str(epochs)}
     # The finished trial was not run again: its rows are as the killed driver left them.
     assert (exp / "lr=3e-3,r=30" / "result.json").read_text() == first_rows
-    logged = [json.loads(line)["epoch"] for line in (exp / "lr=1e-3,r=30" / "result.json").read_text().splitlines()]
+    logged = [epoch for epoch, _ in logged_epochs(exp / "lr=1e-3,r=30")]
     assert sorted(set(logged)) == list(range(1, epochs + 1))
 
     from tune_genres.report import read_trials
