@@ -54,23 +54,24 @@ def trial_configs(sweep) -> list[dict]:
 # -- the plain loop ------------------------------------------------------------------------------
 
 _ARRAYS: dict = {}
+_CPUS = 1
 
 
 def _init_worker(arrays: dict, cpus: int) -> None:
-    global _ARRAYS
-    _ARRAYS = arrays
-    import tune_genres.trainable as trainable  # imports torch and ray before the clock starts
-
-    # Each trial uses as many threads as Tune would grant it; like Ray, the loop pins nothing.
-    trainable.granted_cpus = lambda: cpus
+    global _ARRAYS, _CPUS
+    _ARRAYS, _CPUS = arrays, cpus
+    import tune_genres.sweep.trainable  # noqa: F401  imports torch and ray before the clock starts
 
 
 def _loop_trial(config: dict) -> dict:
-    from tune_genres.trainable import run_trial
+    from tune_genres.training.device import set_threads
+    from tune_genres.training.trial import run_trial
 
     reports = []
     started = time.time()
-    run_trial(config, _ARRAYS[config["ratio"]], report=lambda metrics, checkpoint=None: reports.append((time.time(), metrics["epoch_s"])))
+    # Each trial uses as many threads as Tune would grant it; like Ray, the loop pins nothing.
+    set_threads(_CPUS)
+    run_trial(config, _ARRAYS[config["ratio"]], report=lambda metrics, checkpoint_dir=None: reports.append((time.time(), metrics["epoch_s"])))
     return timeline(started, reports, time.time())
 
 
@@ -89,7 +90,7 @@ def timeline(free_at: float, reports: list[tuple[float, float]], done_at: float)
 
 def plain_loop(configs: list[dict], dataset: Path, ratios: list[int], concurrent: int, cpus: int) -> dict:
     from dataset_builder.store import open_dataset
-    from tune_genres.data import trial_arrays
+    from tune_genres.training.data import trial_arrays
 
     started = time.perf_counter()
     ds = open_dataset(dataset)
@@ -111,8 +112,8 @@ def tune_run(sweep, dataset: Path, storage: Path, concurrent: int) -> dict:
     import ray
     from ray import tune
 
-    from tune_genres.cluster import connect
-    from tune_genres.sweep import SweepOptions, run_sweep
+    from tune_genres.sweep.cluster import connect
+    from tune_genres.sweep.driver import SweepOptions, run_sweep
 
     class Probe(tune.Callback):
         """Each trial's reports and end, as the driver sees them."""
@@ -160,7 +161,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
-    from tune_genres.sweep_file import load_sweep
+    from tune_genres.sweep.sweep_file import load_sweep
 
     sweep = load_sweep(args.sweep)
     epochs = args.epochs or (2 if args.quick else None)
@@ -238,7 +239,7 @@ def main() -> None:
 if __name__ == "__main__":
     # The loop's worker processes must start as Tune's trial processes do (the driver hands Ray
     # the same environment): re-run under it, so the spawned workers inherit it.
-    from tune_genres.worker_env import rerun_under_trial_env
+    from tune_genres.sweep.worker_env import rerun_under_trial_env
 
     rerun_under_trial_env()
     main()

@@ -29,10 +29,10 @@ from dataset_builder.genres import multi_hot
 from dataset_builder.images import open_poster, resize_all, size_for_ratio
 from dataset_builder.sources.synthetic import generate
 from dataset_builder.split import iterative_stratification
-from tune_genres.data import ResidentSplit
-from tune_genres.metrics import baselines, compute_metrics
-from tune_genres.model import MiniVGG
-from tune_genres.training import make_optimizer, predict_split, train_one_epoch
+from tune_genres.training.data import ResidentSplit
+from tune_genres.training.metrics import baselines, compute_metrics
+from tune_genres.models.minivgg import MiniVGG
+from tune_genres.training.loop import make_optimizer, predict_split, train_one_epoch
 
 GENRE_SETS = {
     "study-5": ["Romance", "Action", "Horror", "Documentary", "Reality-TV"],

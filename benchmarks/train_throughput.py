@@ -36,10 +36,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tune_genres.worker_env import rerun_under_trial_env  # noqa: E402
+from tune_genres.sweep.worker_env import rerun_under_trial_env  # noqa: E402
 
 # Train as a trial's process does: its OpenMP wait policy and its malloc settings, which must be
-# in the environment when the process starts (tune_genres/worker_env.py).
+# in the environment when the process starts (tune_genres/sweep/worker_env.py).
 if __name__ == "__main__":
     rerun_under_trial_env()
 
@@ -54,12 +54,13 @@ from figures import write_json  # noqa: E402 (this folder is on sys.path)
 from dataset_builder.genres import multi_hot  # noqa: E402
 from dataset_builder.images import STUDY_RATIOS, open_poster, resize_all, size_for_ratio  # noqa: E402
 from dataset_builder.store import open_dataset  # noqa: E402
-from tune_genres.data import ResidentSplit  # noqa: E402
-from tune_genres.losses import loss_fn  # noqa: E402
-from tune_genres.model import MiniVGG, model_config  # noqa: E402
-from tune_genres.sweep_file import TRAIN_KEYS  # noqa: E402
-from tune_genres.trainable import set_threads  # noqa: E402
-from tune_genres.training import autocast_dtype, compile_for_training, make_optimizer, train_one_epoch  # noqa: E402
+from tune_genres.training.data import ResidentSplit  # noqa: E402
+from tune_genres.training.losses import loss_fn  # noqa: E402
+from tune_genres.models.minivgg import MiniVGG, model_config  # noqa: E402
+from tune_genres.sweep.sweep_file import TRAIN_KEYS  # noqa: E402
+from tune_genres.training.device import set_threads  # noqa: E402
+from tune_genres.training.loop import make_optimizer, train_one_epoch  # noqa: E402
+from tune_genres.training.precision import autocast_dtype, compile_for_training  # noqa: E402
 
 BATCH = 32  # the study's
 LR = 1e-3

@@ -10,7 +10,7 @@ its best epoch (so a busy moment on a shared machine hurts them alike):
     pool_first     + conv -> pool -> ReLU (exact: ReLU commutes with max; a quarter of the ReLU work)
     fused_adam     + Adam as one fused kernel per parameter
     bf16           + bf16 autocast for the forward pass (fp32 master weights and loss)
-    keep_freed     + malloc keeps freed buffers in the process (what tune_genres/worker_env.py
+    keep_freed     + malloc keeps freed buffers in the process (what tune_genres/sweep/worker_env.py
                    sets for trials); the rows above run with glibc's settings as they settle by
                    themselves (buffers over 32 MB mapped afresh each time), switched per turn
     compiled       fused_adam, fp32, under torch.compile (--compile; its compile time printed)
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from tune_genres.worker_env import GLIBC_MALLOC, libc, trial_env
+from tune_genres.sweep.worker_env import GLIBC_MALLOC, libc, trial_env
 
 # Trials' OpenMP wait policy, set before torch loads. Not their malloc settings: this benchmark
 # switches those per turn (keep_freed_memory).
@@ -42,10 +42,11 @@ from figures import write_json  # noqa: E402
 from train_throughput import BATCH, CPU, LOSS, cpu_name, load, parse_ratios, race  # noqa: E402
 
 from dataset_builder.images import size_for_ratio  # noqa: E402
-from tune_genres.data import ResidentSplit  # noqa: E402
-from tune_genres.model import MiniVGG  # noqa: E402
-from tune_genres.trainable import set_threads  # noqa: E402
-from tune_genres.training import compile_for_training, train_one_epoch  # noqa: E402
+from tune_genres.training.data import ResidentSplit  # noqa: E402
+from tune_genres.models.minivgg import MiniVGG  # noqa: E402
+from tune_genres.training.device import set_threads  # noqa: E402
+from tune_genres.training.loop import train_one_epoch  # noqa: E402
+from tune_genres.training.precision import compile_for_training  # noqa: E402
 
 VARIANTS = ("NCHW", "channels_last", "pool_first", "fused_adam", "bf16", "keep_freed")
 

@@ -26,6 +26,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
+from .atomic import TEMPORARY_GLOB
 from .errors import BadInput, PosterError
 from .images import open_poster
 from .net import Cancelled, NetFailure, exception_failure, finished_batches, is_retryable, status_failure, with_retries
@@ -106,8 +107,8 @@ def prepare_folder(raw_dir: Path, overwrite: bool = False) -> bool:
     if overwrite and raw_dir.is_dir():
         shutil.rmtree(raw_dir)
     (raw_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-    for leftover in raw_dir.glob(".*.csv.tmp-*"):
-        leftover.unlink()  # a table being rewritten when a run was killed (raw.write_csv_atomic)
+    for leftover in raw_dir.glob(TEMPORARY_GLOB):
+        leftover.unlink()  # a table being rewritten when a run was killed (atomic.write_csv_atomic)
     return resuming
 
 

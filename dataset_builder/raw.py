@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import write_csv_atomic
 from .errors import BadInput
 
 POSTERS_CSV = "posters.csv"
@@ -115,16 +116,6 @@ def read_raw(root: str | os.PathLike) -> RawCollection:
         with open(failures_csv, newline="", encoding="utf-8") as f:
             failures = [Failure(r["id"], r["reason"], r.get("detail", "")) for r in csv.DictReader(f)]
     return RawCollection(root, posters, failures)
-
-
-def write_csv_atomic(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
-    """Write a CSV under a temporary name, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def write_tables(root: Path, posters: list[Poster], failures: list[Failure]) -> None:

@@ -44,7 +44,7 @@ def read_results(exp: Path) -> dict[str, dict]:
 
 def checkpointed_rows(exp: Path) -> dict[str, dict]:
     """Each trial's last epoch row, from its furthest checkpoint that reads whole (so far)."""
-    from tune_genres.checkpoint import load_checkpoint
+    from tune_genres.training.checkpoint import load_checkpoint
 
     rows: dict[str, dict] = {}
     for checkpoint in exp.glob("*/checkpoint_*"):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from dataset_builder.atomic import write_json_atomic
 
-from ..evaluate import EVAL_SPLITS, evaluate, format_evaluation
-from ..training import pick_device
+from ..results.evaluate import EVAL_SPLITS, evaluate, format_evaluation
+from ..training.device import pick_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..predict import describe_checkpoint, format_prediction, predict
-from ..training import pick_device
+from ..results.predict import describe_checkpoint, format_prediction, predict
+from ..training.device import pick_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:

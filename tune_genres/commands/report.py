@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..report import write_report
+from ..results.report import write_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from dataset_builder.errors import BadInput
 
-from ..report import write_report
-from ..sweep import SweepOptions, run_sweep
-from ..sweep_file import load_sweep
+from ..results.report import write_report
+from ..sweep.driver import SweepOptions, run_sweep
+from ..sweep.sweep_file import load_sweep
 
 
 def register(sub: argparse._SubParsersAction) -> None:

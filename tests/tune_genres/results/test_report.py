@@ -1,0 +1,20 @@
+"""The report's choices: which trial is best, by the one direction table of training/metrics.py."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tune_genres.results.report import best_trial
+from tune_genres.training.metrics import lower_is_better, mode
+
+
+def test_every_metric_has_one_direction_whatever_its_split():
+    assert [mode(k) for k in ("val_loss", "test_loss", "best_val_loss", "val_hamming_loss", "train_loss")] == ["min"] * 5
+    assert [mode(k) for k in ("val_map", "test_roc_auc_macro", "best_val_map", "val_subset_accuracy")] == ["max"] * 4
+    assert not lower_is_better("val_f1_macro")
+
+
+def test_the_best_trial_by_a_loss_is_the_one_with_the_lowest_loss():
+    table = pd.DataFrame({"trial": ["a", "b", "c"], "val_loss": [0.9, 0.3, float("nan")], "val_map": [0.5, 0.4, 0.6]})
+    assert best_trial(table, "val_loss")["trial"] == "b"
+    assert best_trial(table, "val_map")["trial"] == "c"

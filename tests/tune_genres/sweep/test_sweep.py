@@ -1,0 +1,267 @@
+"""The sweep end to end on a real local Ray (2 CPUs): trials, checkpoints, report, TensorBoard, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dataset_builder.build import build
+from tune_genres.cli import main
+from support.posters import learnable_raw
+from support.processes import wait_for, while_running
+from support.sweeps import logged_epochs
+
+
+TINY_SWEEP = """
+name = "tiny"
+[grid]
+lr = [3e-3, 1e-3]
+ratio = [30, 44]
+[train]
+loss = "bce"
+epochs = 2
+checkpoint_every = 1
+batch_size = 16
+[run]
+num_to_keep = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sweep-data")
+    learnable_raw(root / "raw", count=160)
+    build(root / "raw", root / "ds", "top:4", ratios=[30, 44], seed=0)
+    return root / "ds"
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    from tune_genres.sweep.worker_env import trial_env
+
+    # With 2 CPUs of its own, and the trial processes' environment as connect() gives it.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": trial_env()})
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def finished(dataset, ray_local, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sweep")
+    (root / "tiny.toml").write_text(TINY_SWEEP)
+    code = main(["sweep", str(root / "tiny.toml"), "--dataset", str(dataset), "--storage", str(root / "exps"), "--quiet"])
+    assert code == 0
+    return root / "exps" / "tiny"
+
+
+def read_results(exp: Path) -> list[dict]:
+    with open(exp / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_grid_point_trains_and_is_reported(finished):
+    rows = read_results(finished)
+    assert sorted(r["trial"] for r in rows) == ["lr=1e-3,r=30", "lr=1e-3,r=44", "lr=3e-3,r=30", "lr=3e-3,r=44"]
+    for row in rows:
+        assert row["status"] == "finished" and row["epochs_done"] == "2"
+        assert 0.0 <= float(row["test_map"]) <= 1.0 and 0.0 <= float(row["test_roc_auc_macro"]) <= 1.0
+        assert row["node_id"] and float(row["wall_s"]) > 0
+    for name in ("results.md", "heatmap.png", "learning-curves.png", "baselines.json", "sweep.toml"):
+        assert (finished / name).is_file(), name
+    assert (finished / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (finished / "results.md").read_text()
+    assert "| lr \\ ratio | 30% | 44% |" in markdown and "Best trial by test_map" in markdown
+    assert "label prior" in markdown
+
+
+def test_checkpoints_are_kept_as_configured_and_usable(finished, dataset, capsys):
+    trial = finished / "lr=1e-3,r=30"
+    checkpoints = sorted(trial.glob("checkpoint_*"))
+    assert len(checkpoints) == 1  # num_to_keep = 1
+    assert main(["evaluate", str(checkpoints[-1]), str(dataset), "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "map" in out and "prior" in out
+
+
+def test_learns_something_on_a_learnable_set(finished):
+    # The posters carry their genres as colour bands: even 2 epochs must beat the label prior.
+    baselines = json.loads((finished / "baselines.json").read_text())
+    best = max(read_results(finished), key=lambda r: float(r["test_roc_auc_macro"]))
+    assert float(best["test_roc_auc_macro"]) > baselines["test"]["prior"]["roc_auc_macro"] + 0.1
+
+
+def test_report_on_a_partial_experiment(finished, tmp_path, capsys):
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(finished, partial)
+    # Cut one trial back to its first epoch, as if the sweep were still running.
+    result = partial / "lr=3e-3,r=44" / "result.json"
+    result.write_text(result.read_text().splitlines()[0] + "\n")
+    for checkpoint in result.parent.glob("checkpoint_*"):  # their epoch history reaches epoch 2
+        shutil.rmtree(checkpoint)
+    assert main(["report", str(partial), "--metric", "val_map"]) == 0
+    rows = {r["trial"]: r for r in read_results(partial)}
+    (partial / "lr=3e-3,r=44" / "trial_status.json").unlink()
+    assert rows["lr=3e-3,r=44"]["status"] == "stopped early" and rows["lr=3e-3,r=44"]["epochs_done"] == "1"
+    assert main(["report", str(partial), "--metric", "val_map"]) == 0
+    rows = {r["trial"]: r for r in read_results(partial)}
+    assert rows["lr=3e-3,r=44"]["status"] == "running"
+    assert rows["lr=1e-3,r=30"]["status"] == "finished"
+    assert "4 trials, 3 finished" in capsys.readouterr().out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tensorboard_shows_every_trials_curves_and_hparams(finished):
+    port = free_port()
+    tensorboard = Path(sys.executable).with_name("tensorboard")
+    proc = subprocess.Popen(
+        [str(tensorboard), "--logdir", str(finished), "--host", "127.0.0.1", "--port", str(port), "--load_fast", "false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                tags = get("/data/plugin/scalars/tags")
+                if len(tags) >= 4:
+                    break
+            except OSError:
+                pass
+            assert time.time() < deadline, "TensorBoard did not come up"
+            time.sleep(0.5)
+        trial_runs = {run: t for run, t in tags.items() if run.startswith("lr=")}
+        assert sorted(trial_runs) == ["lr=1e-3,r=30", "lr=1e-3,r=44", "lr=3e-3,r=30", "lr=3e-3,r=44"]
+        for run, run_tags in trial_runs.items():
+            for tag in ("train/loss", "val/loss", "val/map", "val/roc_auc_macro", "val/categorical_accuracy", "test/map", "best/val_map"):
+                assert tag in run_tags, (run, tag)
+        series = get("/data/plugin/scalars/scalars?run=lr%3D1e-3%2Cr%3D30&tag=val%2Fmap")
+        assert [point[1] for point in series] == [1, 2]  # one point per epoch
+
+        experiment = get("/data/plugin/hparams/experiment", {"experimentName": ""})
+        hparams = {h["name"]: h for h in experiment["hparamInfos"]}
+        assert {"lr", "ratio", "loss"} <= set(hparams)
+        assert sorted(hparams["ratio"]["domainDiscrete"]) == [30, 44]
+        metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
+        assert {"best/val_map", "val/map", "test/map"} <= metrics
+        groups = get("/data/plugin/hparams/session_groups", {
+            "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+            "colParams": [], "startIndex": 0, "sliceSize": 100,
+        })
+        sessions = {s["name"] for g in groups["sessionGroups"] for s in g["sessions"]}
+        # One HParams row per trial: the root experiment run is not a session.
+        assert sessions == set(trial_runs)
+        for group in groups["sessionGroups"]:
+            assert {"lr", "ratio"} <= set(group["hparams"])
+            assert any(m["name"]["tag"] == "test/map" for m in group["metricValues"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_dataset_without_the_sweeps_ratio_fails_before_ray(dataset, tmp_path, capsys):
+    (tmp_path / "s.toml").write_text("[grid]\nlr = [1e-3]\nratio = [58]\n")
+    code = main(["sweep", str(tmp_path / "s.toml"), "--dataset", str(dataset), "--storage", str(tmp_path / "exps")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no ratio 58 in this dataset (it has 30, 44)" in err
+    assert not (tmp_path / "exps").exists()
+
+
+def test_existing_experiment_needs_resume_or_a_new_name(finished, dataset, capsys):
+    code = main(["sweep", str(finished / "sweep.toml"), "--dataset", str(dataset), "--storage", str(finished.parent)])
+    err = capsys.readouterr().err
+    assert code == 2 and "already holds an experiment; pass --resume" in err
+
+
+def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(dataset, tmp_path):
+    """SIGKILL the driver once the first trial is done; --resume finishes the rest only."""
+    # 30 epochs of 0.05-0.5 s here; the driver dies within about a second of the second trial's
+    # first checkpoint, while that trial is still training.
+    epochs = 30
+    (tmp_path / "s.toml").write_text(
+        f"name = 'k'\n[grid]\nlr = [3e-3, 1e-3]\nratio = [30]\n[train]\nloss = 'bce'\nepochs = {epochs}\ncheckpoint_every = 2\n"
+        "[resources]\nmax_concurrent = 1\n"
+    )
+    command = [str(Path(sys.executable).with_name("tune-genres")), "sweep", str(tmp_path / "s.toml"),
+               "--dataset", str(dataset), "--storage", str(tmp_path / "exps"), "--quiet"]
+    env = dict(os.environ, TUNE_GLOBAL_CHECKPOINT_S="1")
+    # The same sweep, never interrupted, run alongside: what the resumed sweep must end up equal to.
+    reference = subprocess.Popen(command[:-3] + ["--storage", str(tmp_path / "reference"), "--quiet"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    exp = tmp_path / "exps" / "k"
+    try:
+        # The second trial has checkpointed once: the first is finished, the second under way.
+        wait_for(while_running(driver, lambda: list(exp.glob("lr=1e-3,r=30/checkpoint_*"))), 240,
+                 "the second trial's first checkpoint (the sweep must still run, to be interrupted)")
+        # Then the driver saved its experiment state (every second), so storage knows the first is done.
+        seen = time.time()
+        wait_for(while_running(driver, lambda: any(s.stat().st_mtime > seen for s in exp.glob("experiment_state-*.json"))),
+                 30, "the experiment state saved after the second trial's first checkpoint", every=0.05)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, as a crash would
+        driver.wait()
+    first_rows = (exp / "lr=3e-3,r=30" / "result.json").read_text()
+    logged = [epoch for epoch, _ in logged_epochs(exp / "lr=1e-3,r=30")]
+    assert 2 <= max(logged) < epochs, "the second trial was not interrupted mid-run"
+
+    resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = {r["trial"]: r for r in read_results(exp)}
+    assert {t: r["epochs_done"] for t, r in rows.items()} == {"lr=3e-3,r=30": str(epochs), "lr=1e-3,r=30": str(epochs)}
+    # The finished trial was not run again: its rows are as the killed driver left them.
+    assert (exp / "lr=3e-3,r=30" / "result.json").read_text() == first_rows
+    logged = [epoch for epoch, _ in logged_epochs(exp / "lr=1e-3,r=30")]
+    assert sorted(set(logged)) == list(range(1, epochs + 1))
+
+    from tune_genres.results.trials import read_trials
+
+    _, err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, err[-2000:]
+    # Equal to the uninterrupted run to the last digit: training is deterministic given the seed,
+    # and a restore brings back the weights, the optimizer and every RNG state.
+    expected = {r["trial"]: r for r in read_results(tmp_path / "reference" / "k")}
+    scores = [c for c in expected["lr=1e-3,r=30"] if c.startswith(("val_", "test_", "best_"))]
+    assert {t: [r[c] for c in scores] for t, r in rows.items()} == {t: [r[c] for c in scores] for t, r in expected.items()}
+    curves = [{t.name: [(r["epoch"], r["train_loss"], r["val_map"]) for r in t.rows] for t in read_trials(folder)}
+              for folder in (exp, tmp_path / "reference" / "k")]
+    assert curves[0] == curves[1]
+
+
+def test_asha_stops_the_weak_trials_early(dataset, ray_local, tmp_path):
+    (tmp_path / "asha.toml").write_text(
+        "name = 'asha'\n[grid]\nlr = [3e-3, 1e-3, 1e-4, 1e-5]\nratio = [30]\n[train]\nloss = 'bce'\nepochs = 4\n"
+        "checkpoint_every = 2\nbatch_size = 16\n[scheduler]\ntype = 'asha'\ngrace_period = 1\nreduction_factor = 2\n"
+    )
+    code = main(["sweep", str(tmp_path / "asha.toml"), "--dataset", str(dataset), "--storage", str(tmp_path / "exps"), "--quiet"])
+    assert code == 0
+    rows = read_results(tmp_path / "exps" / "asha")
+    states = sorted(r["status"] for r in rows)
+    assert "finished" in states and "stopped early" in states, states
+    for row in rows:
+        assert (row["status"] == "finished") == (row["epochs_done"] == "4")

@@ -1,0 +1,65 @@
+"""Sweep files: the shipped ones say what they promise, and every mistake is a one-line error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dataset_builder.errors import BadInput
+from tune_genres.sweep.sweep_file import load_sweep
+
+SWEEPS = Path(__file__).resolve().parents[3] / "sweeps"
+
+
+def test_paper_is_the_studys_grid_exactly():
+    sweep = load_sweep(SWEEPS / "paper.toml")
+    assert sweep.grid["lr"] == [1e-2, 5e-3, 1e-3, 5e-4, 1e-4]
+    assert sweep.grid["ratio"] == [30, 44, 58, 72, 86, 100]
+    assert sweep.grid["loss"] == ["cce"] and sweep.grid["batch_size"] == [32] and sweep.grid["dropout"] == [0.5]
+    assert (sweep.train["epochs"], sweep.train["beta1"], sweep.train["beta2"], sweep.train["eps"]) == (50, 0.9, 0.999, 1e-8)
+    assert sweep.trial_count == 30 and sweep.scheduler["type"] == "none"
+
+
+def test_other_shipped_sweeps():
+    assert load_sweep(SWEEPS / "asha.toml").scheduler["type"] == "asha"
+    assert load_sweep(SWEEPS / "multilabel.toml").grid["loss"] == ["cce", "bce"]
+    demo = load_sweep(SWEEPS / "demo.toml")
+    assert demo.trial_count <= 4 and demo.train["epochs"] <= 10
+
+
+def test_defaults_are_the_studys_fixed_facts(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("[grid]\nlr = [1e-3]\nratio = [30]\n")
+    sweep = load_sweep(path)
+    assert sweep.grid["loss"] == ["cce"] and sweep.grid["batch_size"] == [32] and sweep.train["epochs"] == 50
+    assert sweep.name == "s"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[grid]\nlr = [1e-3]\nratio = [30]\n[train]\nepoch = 5\n", "unknown key train.epoch (did you mean 'epochs'?)"),
+        ("[grid]\nlr = [1e-3]\nratios = [30]\n", "unknown key grid.ratios (did you mean 'ratio'?)"),
+        ("[grid]\nlr = [1e-3]\nratio = [30]\n[sheduler]\ntype = 'asha'\n", "unknown key 'sheduler' (did you mean 'scheduler'?)"),
+        ("[grid]\nlr = ['fast']\nratio = [30]\n", "grid.lr[0]: expected a number, got str 'fast'"),
+        ("[grid]\nlr = [1e-3]\nratio = [30]\n[train]\nepochs = 2.5\n", "train.epochs: expected an integer, got float 2.5"),
+        ("[grid]\nlr = [1e-3]\nratio = [0]\n", "grid.ratio[0]: 0 is out of range (>= 1)"),
+        ("[grid]\nlr = [1e-3]\nratio = [130]\n", "grid.ratio[0]: 130 is out of range (<= 100)"),
+        ("[grid]\nlr = [-1e-3]\nratio = [30]\n", "grid.lr[0]: -0.001 is out of range (> 0)"),
+        ("[grid]\nlr = [1e-3]\nratio = [30]\nloss = ['mse']\n", "grid.loss[0]: 'mse' is not one of cce, bce"),
+        ("[grid]\nlr = 1e-3\nratio = [30]\n", "grid.lr: expected a non-empty list"),
+        ("[grid]\nratio = [30]\n", "missing key grid.lr"),
+        ("[grid]\nlr = [1e-3]\nratio = [30]\n[resources]\ngpus_per_trial = -1\n", "resources.gpus_per_trial: -1.0 is out of range (>= 0)"),
+        ("[grid]\nlr = [1e-3]\nratio = [30]\n[train]\ndropout = true\n", "train.dropout: expected a number, got True"),
+        ("[grid]\nlr = [1e-3, 1e-3]\nratio = [30]\n", "grid.lr: a value is listed twice"),
+        ("[grid\nlr = [1e-3]\n", "not valid TOML"),
+    ],
+)
+def test_each_mistake_is_a_one_line_error_naming_the_key(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(BadInput) as caught:
+        load_sweep(path)
+    assert message in str(caught.value) and str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)

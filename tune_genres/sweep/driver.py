@@ -1,0 +1,211 @@
+"""The driver: a validated sweep file + a built dataset -> a Ray Tune experiment, then its report.
+
+Order of work: check everything (sweep file, dataset, ratios, experiment folder), start or join
+Ray, put each needed ratio's arrays into the object store once, run the grid, write the report.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dataset_builder.atomic import write_json_atomic
+from dataset_builder.errors import BadInput
+from dataset_builder.store import Dataset, open_dataset
+
+from .naming import trial_name
+from .sweep_file import Sweep
+
+# Ray's automatic TensorBoard logger would add a second set of curves and one hparams run per
+# trial; ours replaces it (see tensorboard.py). Set before ray.tune is imported.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+# The dataset arrays are handed to trials explicitly; do not ship the working directory.
+os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+
+BASELINES_FILE = "baselines.json"
+SWEEP_COPY = "sweep.toml"
+DEFAULT_STORAGE = "experiments"
+
+
+@dataclass
+class SweepOptions:
+    dataset: Path
+    address: str | None = None
+    storage: str | None = None
+    name: str | None = None
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    max_concurrent: int | None = None
+    resume: bool = False
+    verbose: int = 1
+    callbacks: list = field(default_factory=list)  # more Tune callbacks (benchmarks/sweep_overhead.py)
+
+
+def experiment_path(storage: str, name: str) -> str:
+    return storage.rstrip("/") + "/" + name if "://" in storage else str(Path(storage).resolve() / name)
+
+
+def check_dataset(sweep: Sweep, dataset: Dataset) -> None:
+    missing = [r for r in sweep.ratios if r not in dataset.ratios]
+    if missing:
+        raise BadInput(
+            f"{dataset.root}: no ratio {', '.join(map(str, missing))} in this dataset (it has "
+            f"{', '.join(map(str, dataset.ratios))}); rebuild with --ratios or edit {sweep.path} grid.ratio"
+        )
+
+
+def param_space(sweep: Sweep) -> dict:
+    from ray import tune
+
+    space = {k: tune.grid_search(v) if len(v) > 1 else v[0] for k, v in sweep.grid.items()}
+    space.update(sweep.train)
+    return space
+
+
+def resources(sweep: Sweep, options: SweepOptions) -> dict[str, float]:
+    cpus = options.cpus_per_trial if options.cpus_per_trial is not None else sweep.resources["cpus_per_trial"]
+    gpus = options.gpus_per_trial if options.gpus_per_trial is not None else sweep.resources["gpus_per_trial"]
+    if cpus <= 0:
+        raise BadInput(f"--cpus-per-trial {cpus:g}: expected more than 0")
+    if gpus < 0:
+        raise BadInput(f"--gpus-per-trial {gpus:g}: expected 0 or more")
+    if 1 < gpus != int(gpus):
+        raise BadInput(f"--gpus-per-trial {gpus:g}: above 1 a trial takes whole GPUs")
+    return {"cpu": cpus, "gpu": gpus}
+
+
+def write_baselines(dataset: Dataset, exp_dir: str) -> dict:
+    """The label-prior and majority scores on val and test, once per dataset, for the report."""
+    from ..training.metrics import baselines
+
+    labels = dataset.labels
+    train = labels[dataset.split("train")]
+    result = {
+        "dataset": str(dataset.root.resolve()),
+        "genres": dataset.genres,
+        **{split: baselines(train, labels[dataset.split(split)]) for split in ("val", "test")},
+        "counts": dict(dataset.manifest["splits"]),
+    }
+    if "://" not in exp_dir:
+        write_json_atomic(Path(exp_dir) / BASELINES_FILE, result)
+    return result
+
+
+def run_sweep(sweep: Sweep, options: SweepOptions):
+    """Run (or resume) the sweep; returns the experiment folder."""
+    dataset = open_dataset(options.dataset)
+    check_dataset(sweep, dataset)
+    trial_resources = resources(sweep, options)
+    max_concurrent = options.max_concurrent if options.max_concurrent is not None else sweep.resources["max_concurrent"]
+    if max_concurrent < 0:
+        raise BadInput(f"--max-concurrent {max_concurrent}: expected 0 (no limit) or more")
+    storage = options.storage or str(Path(DEFAULT_STORAGE).resolve())
+    name = options.name or sweep.name
+    exp_dir = experiment_path(storage, name)
+
+    import ray
+    from ray import tune
+
+    from .cluster import check_shared_storage, check_storage, connect
+    from ..training.data import trial_arrays
+    from .storage import storage_filesystem_for
+    from .tensorboard import TensorBoardCallback
+    from .trainable import train_trial
+    from .status_callback import TrialStatusCallback
+
+    local = "://" not in exp_dir
+    filesystem = storage_filesystem_for(storage)
+    if options.resume:
+        if not tune.Tuner.can_restore(exp_dir, storage_filesystem=filesystem):
+            raise BadInput(f"--resume: {exp_dir} holds no experiment to resume")
+    elif local and Path(exp_dir).exists() and any(Path(exp_dir).iterdir()):
+        raise BadInput(f"{exp_dir}: already holds an experiment; pass --resume to finish it or --name for a new one")
+
+    check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
+    connect(options.address)
+    check_shared_storage(storage)
+    if local:
+        Path(exp_dir).mkdir(parents=True, exist_ok=True)
+        (Path(exp_dir) / SWEEP_COPY).write_text(sweep.path.read_text())
+    write_baselines(dataset, exp_dir)
+
+    # Each ratio's arrays go into the object store once; trials fetch only the one they train on.
+    data = {ratio: ray.put(trial_arrays(dataset, ratio)) for ratio in sweep.ratios}
+    trainable = tune.with_resources(tune.with_parameters(train_trial, data=data), trial_resources)
+
+    swept = sweep.swept_keys()
+    callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid)), TrialStatusCallback()] + default_loggers() + options.callbacks
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=storage,
+        storage_filesystem=filesystem,
+        failure_config=tune.FailureConfig(max_failures=sweep.run["max_failures"]),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.run["num_to_keep"]),
+        callbacks=callbacks,
+        verbose=options.verbose,
+    )
+    if options.resume:
+        tuner = tune.Tuner.restore(exp_dir, trainable, resume_unfinished=True, resume_errored=True,
+                                   storage_filesystem=filesystem)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space(sweep),
+            tune_config=tune.TuneConfig(
+                scheduler=scheduler(sweep),
+                max_concurrent_trials=max_concurrent or None,
+                # A trial reuses a finished one's worker process: no new process, no second import of
+                # torch (benchmarks/README.md: a demo trial's start-up 4.1 s -> 1.8 s, Ray's share of
+                # the demo sweep 20% -> 4-10%).
+                reuse_actors=True,
+                trial_name_creator=lambda trial: trial_name(trial.config, swept),
+                trial_dirname_creator=lambda trial: trial_name(trial.config, swept),
+            ),
+            run_config=run_config,
+        )
+    try:
+        tuner.fit()
+    except tune.TuneError as e:
+        raise storage_failure(e, storage) or e
+    return exp_dir
+
+
+def storage_failure(error: BaseException, storage: str) -> BadInput | None:
+    """A sweep stopped by storage that no longer takes writes (full, read-only) -> one clear line.
+
+    Tune ends the whole experiment when writing its records fails; every file it or this
+    driver writes to storage is replaced whole or not at all, so what was saved stands."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            return BadInput(
+                f"--storage {storage}: cannot write there any more ({os.strerror(error.errno)}); the sweep stopped, "
+                "and what it had saved stands: free space or make it writable, then run the same command with --resume"
+            )
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def scheduler(sweep: Sweep):
+    if sweep.scheduler["type"] != "asha":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    from ..training.metrics import mode
+
+    return ASHAScheduler(
+        time_attr="epoch",
+        metric=sweep.scheduler["metric"],
+        mode=mode(sweep.scheduler["metric"]),
+        max_t=sweep.train["epochs"],
+        grace_period=sweep.scheduler["grace_period"],
+        reduction_factor=sweep.scheduler["reduction_factor"],
+    )
+
+
+def default_loggers() -> list:
+    """Tune's CSV and JSON loggers (result.json feeds the report); its TensorBoard one is ours."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    return [JsonLoggerCallback(), CSVLoggerCallback()]

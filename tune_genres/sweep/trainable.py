@@ -1,0 +1,76 @@
+"""The trainable: one trial of the sweep (Ray Tune's function API) around training.trial.run_trial.
+
+Entry: the ratio's arrays come from Ray's object store (put there once by the driver), so no
+trial reads the disk. The trial resumes from `tune.get_checkpoint()` when Tune restarts it; each
+checkpoint directory run_trial reports goes to Tune as a Checkpoint. What is Ray's here: the CPUs
+and GPU Tune granted, and where the trial runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+import torch
+from ray import tune
+
+from ..training.checkpoint import load_checkpoint
+from ..training.device import set_threads
+from ..training.trial import run_trial
+from .worker_env import release_freed_memory
+
+
+def granted_cpus() -> int:
+    """CPUs Tune granted this trial: torch must use exactly these, or trials sharing a node fight."""
+    try:
+        resources = tune.get_context().get_trial_resources().required_resources
+        return max(1, int(resources.get("CPU", 1)))
+    except Exception:  # outside a Tune session (a plain call, as in tests and benchmarks)
+        return max(1, len(os.sched_getaffinity(0)))
+
+
+def trial_device() -> torch.device:
+    """CUDA when Ray granted this trial a GPU (Ray sets CUDA_VISIBLE_DEVICES to it), else CPU."""
+    if torch.cuda.is_available() and ray.is_initialized() and ray.get_gpu_ids():
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
+
+
+def report_to_tune(metrics: dict, checkpoint_dir: str | None = None) -> None:
+    """run_trial's report: the row to Tune, with the checkpoint directory as a Tune Checkpoint."""
+    checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir is not None else None
+    tune.report(metrics, checkpoint=checkpoint)
+
+
+def train_trial(config: dict, data: dict) -> None:
+    """Tune entry point. `data` maps each ratio to an ObjectRef of data.trial_arrays()."""
+    # Tune logs a line per saved checkpoint from every worker; the report and TensorBoard say it better.
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
+    arrays = data[config["ratio"]]
+    if isinstance(arrays, ray.ObjectRef):
+        arrays = ray.get(arrays)
+    set_threads(granted_cpus())
+    device = trial_device()
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            resume = load_checkpoint(directory, map_location=device)
+    try:
+        run_trial(config, arrays, report_to_tune, resume=resume, device=device, placement=where_am_i())
+    finally:
+        # The process keeps its freed training buffers while the trial runs (worker_env.py); a
+        # reused worker may wait idle, or next train a smaller ratio, so give them back now.
+        release_freed_memory()
+
+
+def where_am_i() -> dict:
+    """The Ray node, GPU ids and process this trial runs in, for the report and for fault drills."""
+    if not ray.is_initialized():
+        return {"pid": os.getpid()}
+    return {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+        "pid": os.getpid(),
+    }

@@ -1,0 +1,110 @@
+"""THE checkpoint format: one file, `checkpoint.pt`, in a checkpoint directory (a Tune Checkpoint).
+
+It holds plain tensors and primitives only, so it loads with torch.load(weights_only=True):
+
+    format      CHECKPOINT_FORMAT
+    model       the model's state_dict
+    optimizer   the optimizer's state_dict
+    epoch       epochs completed
+    best        the best metric so far (whatever the trainable tracks: a number or a dict)
+    generator   the shuffling generator's state (uint8 tensor)
+    rng         training.rng_state() at save time: Python, numpy, torch CPU (and CUDA) RNGs
+    meta        everything needed to use the model alone (META_KEYS): genres, ratio, size
+                [width, height], loss, model_config, lr, and the trial's config; `model`, the
+                registry's name (absent before the registry: the mini-VGG)
+    history     the metrics row reported for each epoch so far (a list of JSON-like dicts; [] when
+                absent), so a trial's learning curve survives a driver that died before syncing
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dataset_builder.atomic import AtomicFile
+from dataset_builder.errors import BadInput
+
+from ..models import DEFAULT_MODEL, model_from_config
+from .rng import rng_state
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+META_KEYS = ("genres", "ratio", "size", "loss", "model_config", "lr", "config")
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    best,
+    generator_state: torch.Tensor,
+    meta: dict,
+    history: list[dict] | None = None,
+) -> Path:
+    """Write directory/checkpoint.pt atomically (temporary name, then rename); returns its path."""
+    missing = [key for key in META_KEYS if key not in meta]
+    if missing:
+        raise ValueError(f"checkpoint meta lacks {missing}")
+    try:
+        # A JSON round trip keeps meta to primitives that weights_only loading accepts.
+        meta = json.loads(json.dumps(meta))
+        history = json.loads(json.dumps(history or []))
+    except TypeError as e:
+        raise TypeError(f"checkpoint meta and history must be JSON-like (numbers, strings, lists, dicts): {e}") from None
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": int(epoch),
+        "best": best,
+        "generator": generator_state,
+        "rng": rng_state(),
+        "meta": meta,
+        "history": history,
+    }
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / CHECKPOINT_FILE
+    with AtomicFile(path) as f:
+        torch.save(state, f)
+    return path
+
+
+def checkpoint_path(location: str | os.PathLike) -> Path:
+    """A checkpoint directory or the checkpoint.pt file itself -> the file's path."""
+    location = Path(location)
+    path = location / CHECKPOINT_FILE if location.is_dir() else location
+    if not path.is_file():
+        raise BadInput(f"{location}: no checkpoint here (expected a directory holding {CHECKPOINT_FILE}, or the file)")
+    return path
+
+
+def load_checkpoint(directory: str | os.PathLike, map_location: torch.device | str = "cpu") -> dict:
+    """The dict save_checkpoint wrote; meta["size"] comes back as a (width, height) tuple."""
+    path = checkpoint_path(directory)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises several unrelated types for a file that is not a checkpoint
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadInput(f"{path}: not a readable tune-genres checkpoint ({first_line})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise BadInput(f"{path}: checkpoint format {found!r}, this reader knows {CHECKPOINT_FORMAT}")
+    state["meta"]["size"] = tuple(state["meta"]["size"])
+    state.setdefault("history", [])  # checkpoints written before the history was kept
+    return state
+
+
+def load_model(directory: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """The checkpoint's model, on `device` in channels_last and eval mode, and its meta."""
+    state = load_checkpoint(directory, map_location=device)
+    model = model_from_config(state["meta"].get("model", DEFAULT_MODEL), state["meta"]["model_config"])
+    model.load_state_dict(state["model"])
+    model.to(device, memory_format=torch.channels_last).eval()
+    return model, state["meta"]

@@ -1,0 +1,46 @@
+"""The two sweepable losses, both taking logits and multi-hot float targets.
+
+cce: the study's softmax + categorical cross-entropy with Keras semantics. Keras does NOT
+     normalise a multi-hot target, so a poster with k genres contributes the sum of k
+     -log(softmax) terms: per-sample loss = -sum_i y_i log p_i, averaged over the batch. Computed
+     from log_softmax (as Keras' TF backend does when the last layer is a softmax), so no clipping.
+     Softmax makes the genres compete for one unit of probability: flawed for multi-label data.
+bce: sigmoid + binary cross-entropy, one independent yes/no per genre, averaged over every
+     sample and genre (Keras' binary_crossentropy reduction): right for multi-label data.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .hyperparameters import LOSSES
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def categorical_crossentropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def binary_crossentropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+def check_loss(name: str) -> None:
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}: expected one of {', '.join(LOSSES)}")
+
+
+def loss_fn(name: str) -> LossFn:
+    check_loss(name)
+    return categorical_crossentropy if name == "cce" else binary_crossentropy
+
+
+def probabilities(name: str, logits: torch.Tensor) -> torch.Tensor:
+    """What the loss treats as the model's output: softmax for cce (sums to 1), sigmoid for bce."""
+    check_loss(name)
+    return torch.softmax(logits, dim=1) if name == "cce" else torch.sigmoid(logits)
