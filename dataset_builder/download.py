@@ -279,11 +279,13 @@ def download_collection(
     options: DownloadOptions | None = None,
     known_failures: list[Failure] | tuple[Failure, ...] = (),
     overwrite: bool = False,
+    skipped: list[Failure] | tuple[Failure, ...] = (),
 ) -> DownloadReport:
     """Download every poster's `url` into the raw collection at `raw_dir` (resuming an earlier run).
 
     `posters` need an id, genres and a url; one whose status is already a failure reason (its
-    URL could not be found) is written as is, with its record from `known_failures`. Returns the
+    URL could not be found) is written as is, with its record from `known_failures`. `skipped`:
+    rows of the source table left out before download (duplicates), recorded in failures.csv. Returns the
     report; its `summary()` is the paragraph to print. Ctrl-C saves the tables, then re-raises.
     """
     o = options or DownloadOptions()
@@ -301,7 +303,7 @@ def download_collection(
     downloader = Downloader(raw_dir / IMAGES_DIR, o, stop)
 
     def save() -> None:
-        ordered = [failures[p.id] for p in posters if p.id in failures]
+        ordered = [failures[p.id] for p in posters if p.id in failures] + list(skipped)
         write_tables(raw_dir, posters, ordered)
         report.collection = RawCollection(raw_dir, posters, ordered)
 

@@ -103,6 +103,13 @@ class Dataset:
             raise BadInput(f"unknown split {name!r}: expected one of {', '.join(SPLITS)}")
         return self._load(split_file(name))
 
+    @property
+    def fingerprint(self) -> str:
+        """What the dataset is, in 16 hex digits: a hash of its genres and every array's sha256
+        (images, labels, ids and the split). A rebuild that changes any of them changes it."""
+        content = json.dumps({"genres": self.genres, "sha256": self.manifest["sha256"]}, sort_keys=True)
+        return hashlib.sha256(content.encode()).hexdigest()[:16]
+
     def verify(self) -> None:
         """Recompute every array's sha256 against the manifest (reads the whole dataset)."""
         for name, expected in self.manifest["sha256"].items():

@@ -43,12 +43,13 @@ def run(args: argparse.Namespace) -> int:
         year=args.year_column,
         genres_sep=args.genres_sep,
     )
-    rows = read_table(args.format, args.csv, args.images, columns)
+    rows, skipped = read_table(args.format, args.csv, args.images, columns)
     if args.images is None:
         # No local images: download each row's URL (resumable; rerun to go on after a stop).
-        report = download_collection([r.poster for r in rows], args.raw, download_options(args), overwrite=args.overwrite)
+        report = download_collection([r.poster for r in rows], args.raw, download_options(args), overwrite=args.overwrite,
+                                     skipped=skipped)
         print(report.summary())
         return 0
-    collection = import_local(rows, args.raw, overwrite=args.overwrite, workers=args.workers)
+    collection = import_local(rows, args.raw, overwrite=args.overwrite, workers=args.workers, skipped=skipped)
     print(summary(collection, f"import of {args.csv}"))
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from ..errors import PosterError
 from ..images import open_poster
-from ..raw import RawCollection, RawCollectionWriter
+from ..raw import Failure, RawCollection, RawCollectionWriter
 from .tables import TableRow
 
 
@@ -27,8 +28,11 @@ def check_image(path: Path) -> PosterError | None:
     return None
 
 
-def import_local(rows: list[TableRow], dest: Path, overwrite: bool = False, workers: int | None = None) -> RawCollection:
-    """Write a raw collection of `rows`, whose images are local files."""
+def import_local(
+    rows: list[TableRow], dest: Path, overwrite: bool = False, workers: int | None = None, skipped: Sequence[Failure] = ()
+) -> RawCollection:
+    """Write a raw collection of `rows`, whose images are local files; `skipped`: rows of the table
+    left out before import (duplicates), recorded in failures.csv."""
     # Pillow releases the GIL while decoding, so threads use every core without pickling.
     workers = workers or len(os.sched_getaffinity(0))
     with RawCollectionWriter(dest, overwrite=overwrite) as writer, ThreadPoolExecutor(workers) as pool:
@@ -41,6 +45,7 @@ def import_local(rows: list[TableRow], dest: Path, overwrite: bool = False, work
             link_or_copy(row.image, target)
             row.poster.file = rel
             writer.add(row.poster)
+        writer.failures.extend(skipped)
         return writer.commit()
 
 

@@ -1,7 +1,9 @@
 """Poster tables: the study's published CSV, Kaggle's MovieGenre.csv, or any CSV, as raw.Poster rows.
 
 Each reader checks the whole table before any work starts: a missing column, an unparseable
-genres cell or a duplicate id is a BadInput naming the file and line.
+genres cell or a duplicate id is a BadInput naming the file and line. Kaggle's MovieGenre.csv
+lists some imdbIds twice: there the first row is kept and each later one is recorded as a
+`duplicate` failure (failures.csv) instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput
-from ..raw import Poster
+from ..raw import Failure, Poster
 
 FORMATS = ("authors", "kaggle", "csv")
 
@@ -48,7 +50,10 @@ def imdb_id(raw: str) -> str:
     return "tt" + digits.zfill(7)
 
 
-def read_table(fmt: str, csv_path: Path, images: Path | None, columns: CsvColumns | None = None) -> list[TableRow]:
+def read_table(
+    fmt: str, csv_path: Path, images: Path | None, columns: CsvColumns | None = None
+) -> tuple[list[TableRow], list[Failure]]:
+    """(the rows to import, the rows skipped as failures: Kaggle's repeated imdbIds)."""
     if fmt not in FORMATS:
         raise BadInput(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     if not csv_path.is_file():
@@ -61,8 +66,10 @@ def read_table(fmt: str, csv_path: Path, images: Path | None, columns: CsvColumn
         rows = _read_kaggle(csv_path, images)
     else:
         rows = _read_generic(csv_path, images, columns or CsvColumns())
+    if fmt == "kaggle":
+        return _first_of_each_id(rows, csv_path)
     _check_unique(rows, csv_path)
-    return rows
+    return rows, []
 
 
 def _dict_rows(path: Path, required: list[str], encoding: str = "utf-8-sig"):
@@ -156,6 +163,19 @@ def _split(cell: str, sep: str) -> list[str]:
 def _split_title_year(title: str) -> tuple[str, str]:
     match = re.fullmatch(r"\s*(.*?)\s*\((\d{4})\)\s*", title or "")
     return (match.group(1), match.group(2)) if match else ((title or "").strip(), "")
+
+
+def _first_of_each_id(rows: list[TableRow], path: Path) -> tuple[list[TableRow], list[Failure]]:
+    first_line: dict[str, int] = {}
+    kept, skipped = [], []
+    for row in rows:
+        pid = row.poster.id
+        if pid in first_line:
+            skipped.append(Failure(pid, "duplicate", f"{path.name} line {row.line}: same imdbId as line {first_line[pid]}, which was kept"))
+        else:
+            first_line[pid] = row.line
+            kept.append(row)
+    return kept, skipped
 
 
 def _check_unique(rows: list[TableRow], path: Path) -> None:

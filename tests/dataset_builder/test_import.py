@@ -143,3 +143,24 @@ def test_the_studys_published_set(shared_posters, tmp_path, capsys):
     code, out, _ = run(capsys, "build", tmp_path / "raw", tmp_path / "ds", "--genres", "Horror,Romance,Action,Documentary", "--ratios", "30")
     assert code == 0
     assert "Built" in out and ": 2332 posters" in out
+
+
+def test_kaggle_repeated_imdb_ids_keep_the_first_and_record_the_rest_as_duplicates(tmp_path, capsys):
+    images = tmp_path / "img"
+    images.mkdir()
+    (images / "114709.jpg").write_bytes(jpeg_bytes())
+    (images / "113497.jpg").write_bytes(jpeg_bytes())
+    text = (
+        "imdbId,Imdb Link,Title,IMDB Score,Genre,Poster\n"
+        "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation|Adventure|Comedy,https://x.invalid/a.jpg\n"
+        "113497,http://www.imdb.com/title/tt113497,Amélie (2001),8.3,Comedy|Romance,https://x.invalid/b.jpg\n"
+        "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation,https://x.invalid/c.jpg\n"
+    )
+    (tmp_path / "MovieGenre.csv").write_bytes(text.encode("iso-8859-1"))
+    code, out, _ = run(capsys, "import", tmp_path / "raw", "--format", "kaggle", "--csv", tmp_path / "MovieGenre.csv", "--images", images)
+    assert code == 0
+    raw = read_raw(tmp_path / "raw")
+    assert [(p.id, p.genres) for p in raw.posters] == [("tt0114709", ["Animation", "Adventure", "Comedy"]), ("tt0113497", ["Comedy", "Romance"])]
+    assert [(f.id, f.reason) for f in raw.failures] == [("tt0114709", "duplicate")]
+    assert "line 4: same imdbId as line 2" in raw.failures[0].detail
+    assert "2 usable posters" in out and "1 duplicate" in out

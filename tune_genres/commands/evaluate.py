@@ -8,6 +8,7 @@ from pathlib import Path
 from dataset_builder.atomic import write_json_atomic
 
 from ..results.evaluate import EVAL_SPLITS, evaluate, format_evaluation
+from ..training.checkpoint import WEIGHTS
 from ..training.device import pick_device
 
 
@@ -16,18 +17,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a trained checkpoint on a built dataset",
         description="Print a checkpoint's loss and metrics on a built dataset's split, beside the label-prior "
-        "and majority-genre baselines. The dataset must have the checkpoint's genres and ratio.",
+        "and majority-genre baselines. The dataset must have the checkpoint's genres and ratio; posters the "
+        "checkpoint was trained on are refused.",
     )
     p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="checkpoint directory (or its checkpoint.pt)")
     p.add_argument("dataset", type=Path, metavar="DATASET", help="built dataset folder")
     p.add_argument("--split", choices=EVAL_SPLITS, default="test", help="rows to score (default %(default)s; all: every row)")
+    p.add_argument("--weights", choices=WEIGHTS, default="best",
+                   help="the best epoch's weights (by the trial's select_metric) or the last epoch's (default %(default)s)")
+    p.add_argument("--allow-train-overlap", action="store_true",
+                   help="score posters the checkpoint was trained on (refused otherwise, except with --split train)")
     p.add_argument("--out", type=Path, metavar="FILE", help="also write the result as JSON to FILE")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N] (default %(default)s)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = evaluate(args.checkpoint, args.dataset, args.split, pick_device(args.device))
+    result = evaluate(args.checkpoint, args.dataset, args.split, pick_device(args.device), weights=args.weights,
+                      allow_train_overlap=args.allow_train_overlap)
     print(format_evaluation(result))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="write the results report of an experiment folder",
         description="Write results.csv, results.md (learning rate x ratio table of --metric, baselines beside "
-        "it, best trial named), heatmap.png and learning-curves.png into EXP_DIR. Works on a partial experiment.",
+        "it, the best trial as the experiment's select_metric chose it on validation), heatmap.png and learning-curves.png into EXP_DIR. Works on a partial experiment.",
     )
     p.add_argument("exp_dir", type=Path, metavar="EXP_DIR", help="experiment folder (STORAGE/NAME)")
-    p.add_argument("--metric", default="test_map", help="metric of the table and the best trial (default %(default)s)")
+    p.add_argument("--metric", help="metric of the table and heatmap, any val_/test_/last_ column (default: the "
+                   "experiment's select_metric); the best trial is always the one select_metric chose")
     p.set_defaults(func=run)
 
 

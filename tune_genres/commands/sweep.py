@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Experiment written to {exp_dir}; copy it locally and run `tune-genres report` on it.")
         return 0
     try:
-        report = write_report(exp_dir, sweep.run["report_metric"])
+        report = write_report(exp_dir)
     except OSError as e:
         raise BadInput(f"{exp_dir}: cannot write the report there ({e.strerror or e}); the experiment is intact: "
                        f"make room, then run `tune-genres report {exp_dir}`") from None

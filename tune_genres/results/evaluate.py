@@ -14,7 +14,7 @@ from dataset_builder.store import Dataset, open_dataset
 from ..training.checkpoint import checkpoint_path, load_model
 from ..training.data import ResidentSplit
 from ..training.loop import predict_split
-from ..training.metrics import BASELINES, LOWER_IS_BETTER, METRICS, baselines, compute_metrics
+from ..training.metrics import BASELINES, LOWER_IS_BETTER, METRICS, baselines, compute_metrics, tune_thresholds, tuned_metrics
 
 EVAL_SPLITS = ("test", "val", "train", "all")
 
@@ -37,57 +37,104 @@ def check_compatible(meta: dict, dataset: Dataset, checkpoint: Path) -> None:
         )
 
 
+def check_not_trained_on(meta: dict, dataset: Dataset, rows: np.ndarray, split: str, checkpoint: Path) -> list[str]:
+    """Refuse to score posters the checkpoint was trained on; the notes on what was checked."""
+    if meta.get("train_ids") is None:
+        return [f"checkpoint {checkpoint} records no training ids (written before fingerprints): "
+                "the check that no scored poster was trained on was skipped"]
+    notes = []
+    if meta.get("dataset_fingerprint") not in (None, dataset.fingerprint):
+        notes.append(f"{dataset.root} is not the dataset the checkpoint trained on (fingerprint "
+                     f"{dataset.fingerprint}, trained on {meta['dataset_fingerprint']}): checked poster by poster")
+    trained = np.isin(np.asarray(dataset.ids)[rows].astype(str), np.asarray(meta["train_ids"], dtype=str))
+    if trained.any():
+        raise TrainOverlap(
+            f"{dataset.root}: {int(trained.sum())} of the {len(rows)} posters of split {split} were in checkpoint "
+            f"{checkpoint}'s training split, so their scores would flatter it; pass --split train to score the "
+            "training posters, or --allow-train-overlap to score them anyway"
+        )
+    return notes
+
+
+class TrainOverlap(BadInput):
+    """The posters to score include some the checkpoint was trained on."""
+
+
 def evaluate(
     checkpoint: str | os.PathLike,
     dataset_path: str | os.PathLike,
     split: str = "test",
     device: torch.device | str = "cpu",
     batch_size: int = 256,
+    weights: str = "best",
+    allow_train_overlap: bool = False,
 ) -> dict:
     """The checkpoint's loss and metrics on a split of the dataset ("all": every row), with baselines.
 
-    Thresholded metrics use the trial's own threshold (0.5 when its config has none). Baselines
-    take the genre frequencies of the dataset's training split and are scored on the same rows.
+    weights: "best" (the best epoch's by the trial's select_metric) or "last". Thresholded metrics
+    use the trial's own threshold (0.5 when its config has none), and again (`*_tuned`) the
+    per-genre thresholds tuned on validation that the checkpoint holds, or, when it holds none,
+    tuned now on this dataset's validation split. Scoring a poster the checkpoint was trained on
+    is refused (TrainOverlap) unless split is "train" or allow_train_overlap. Baselines take the
+    genre frequencies of the dataset's training split and are scored on the same rows.
     """
     if split not in EVAL_SPLITS:
         raise BadInput(f"--split {split}: expected one of {', '.join(EVAL_SPLITS)}")
     path = checkpoint_path(checkpoint)
-    model, meta = load_model(path, device)
+    model, meta = load_model(path, device, weights)
     dataset = open_dataset(dataset_path)
     check_compatible(meta, dataset, path)
     rows = np.arange(dataset.manifest["count"]) if split == "all" else np.asarray(dataset.split(split))
     if len(rows) == 0:
         raise BadInput(f"{dataset.root}: split {split} is empty")
+    notes = [] if split == "train" or allow_train_overlap else check_not_trained_on(meta, dataset, rows, split, path)
     labels = np.asarray(dataset.labels)
-    data = ResidentSplit.from_indices(dataset.images(meta["ratio"]), labels, rows, device)
-    loss, probs = predict_split(model, data, meta["loss"], batch_size)
+    images = dataset.images(meta["ratio"])
+    loss, probs = predict_split(model, ResidentSplit.from_indices(images, labels, rows, device), meta["loss"], batch_size)
+    thresholds = meta["thresholds"]
+    if thresholds is None:
+        val_rows = np.asarray(dataset.split("val"))
+        _, val_probs = predict_split(model, ResidentSplit.from_indices(images, labels, val_rows, device), meta["loss"], batch_size)
+        thresholds = tune_thresholds(val_probs, labels[val_rows]).tolist()
+        notes.append(f"the checkpoint holds no tuned thresholds for these weights: tuned now on {dataset.root}'s "
+                     f"validation split ({len(val_rows)} posters)")
     threshold = float(meta["config"].get("threshold", 0.5))
     train_rows = np.asarray(dataset.split("train"))
     return {
         "checkpoint": str(path),
         "dataset": str(dataset.root),
+        "dataset_fingerprint": dataset.fingerprint,
         "split": split,
         "count": len(rows),
         "genres": list(meta["genres"]),
         "ratio": meta["ratio"],
         "size": list(meta["size"]),
         "loss_name": meta["loss"],
+        "weights": meta["weights"],
+        "epoch": meta["epoch"],
         "threshold": threshold,
+        "thresholds": [float(t) for t in thresholds],
         "loss": loss,
         "metrics": compute_metrics(probs, labels[rows], threshold),
+        "metrics_tuned": tuned_metrics(probs, labels[rows], np.asarray(thresholds)),
         "baselines": baselines(labels[train_rows], labels[rows]),
         "baseline_train_count": len(train_rows),
+        "notes": notes,
     }
 
 
 def format_evaluation(result: dict) -> str:
     """The result as a table: model beside each baseline, with what it was measured on."""
     w, h = result["size"]
+    tuned = ", ".join(f"{g} {t:.3f}" for g, t in zip(result["genres"], result["thresholds"]))
     lines = [
-        f"checkpoint {result['checkpoint']}: loss {result['loss_name']}, ratio {result['ratio']} ({w}x{h}), "
+        f"checkpoint {result['checkpoint']}: {result['weights']} weights (epoch {result['epoch']}), "
+        f"loss {result['loss_name']}, ratio {result['ratio']} ({w}x{h}), "
         f"{len(result['genres'])} genres: {', '.join(result['genres'])}",
         f"measured on {result['dataset']}, split {result['split']}: {result['count']} posters; "
-        f"genre predicted when probability >= {result['threshold']:g}",
+        f"genre predicted when probability >= {result['threshold']:g} (*_tuned: per-genre thresholds "
+        f"tuned on validation: {tuned})",
+        *[f"note: {note}" for note in result["notes"]],
         f"baselines: prior = the training split's genre frequencies ({result['baseline_train_count']} posters), "
         "majority = its most frequent genre only; scored on the same posters",
         "",
@@ -98,4 +145,7 @@ def format_evaluation(result: dict) -> str:
         label = metric + (" (lower)" if metric in LOWER_IS_BETTER else "")
         values = [result["metrics"][metric]] + [result["baselines"][name][metric] for name in BASELINES]
         lines.append(f"{label:<22}{values[0]:>9.4f}" + "".join(f"{v:>10.4f}" for v in values[1:]))
+    for metric, value in result["metrics_tuned"].items():
+        label = metric + (" (lower)" if metric in LOWER_IS_BETTER else "")
+        lines.append(f"{label:<22}{value:>9.4f}" + "".join(f"{'-':>10}" for _ in BASELINES))
     return "\n".join(lines)

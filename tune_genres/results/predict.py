@@ -22,6 +22,7 @@ from ..training.losses import probabilities
 class Prediction:
     path: Path
     genres: list[tuple[str, float]]  # (genre, probability), most probable first
+    predicted: list[str]  # the genres at or above their decision threshold, most probable first
 
 
 def load_poster(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
@@ -34,9 +35,14 @@ def predict(
     images: list[str | os.PathLike],
     device: torch.device | str = "cpu",
     batch_size: int = 256,
+    weights: str = "best",
 ) -> tuple[dict, list[Prediction], list[tuple[Path, PosterError]]]:
-    """(the checkpoint's meta, a Prediction per usable poster, (path, error) per unusable one)."""
-    model, meta = load_model(checkpoint_path(checkpoint), device)
+    """(the checkpoint's meta, a Prediction per usable poster, (path, error) per unusable one).
+
+    A genre is predicted at the per-genre threshold tuned on validation when the checkpoint holds
+    them (meta["thresholds"]), else at the trial's fixed threshold (0.5 by default).
+    """
+    model, meta = load_model(checkpoint_path(checkpoint), device, weights)
     size = tuple(meta["size"])
     pixels, usable, failures = [], [], []
     for path in map(Path, images):
@@ -52,11 +58,19 @@ def predict(
         torch.from_numpy(np.stack(pixels)).to(device), torch.zeros(len(usable), len(meta["genres"]), device=device)
     )
     probs = probabilities(meta["loss"], predict_logits(model, posters, batch_size)).float().cpu().numpy()
-    predictions = [
-        Prediction(path, sorted(zip(meta["genres"], map(float, row)), key=lambda item: -item[1]))
-        for path, row in zip(usable, probs)
-    ]
+    thresholds = dict(zip(meta["genres"], decision_thresholds(meta)))
+    predictions = []
+    for path, row in zip(usable, probs):
+        ranked = sorted(zip(meta["genres"], map(float, row)), key=lambda item: -item[1])
+        predictions.append(Prediction(path, ranked, [g for g, p in ranked if p >= thresholds[g]]))
     return meta, predictions, failures
+
+
+def decision_thresholds(meta: dict) -> list[float]:
+    """Each genre's threshold: tuned on validation when the checkpoint has them, else the trial's fixed one."""
+    if meta.get("thresholds") is not None:
+        return [float(t) for t in meta["thresholds"]]
+    return [float(meta["config"].get("threshold", 0.5))] * len(meta["genres"])
 
 
 def describe_checkpoint(checkpoint: str | os.PathLike, meta: dict) -> str:
@@ -67,8 +81,15 @@ def describe_checkpoint(checkpoint: str | os.PathLike, meta: dict) -> str:
         if meta["loss"] == "cce"
         else "sigmoid: an independent probability per genre"
     )
-    return f"checkpoint {checkpoint}: loss {meta['loss']} ({kind}), posters resized to {w}x{h} (ratio {meta['ratio']})"
+    if meta.get("thresholds") is not None:
+        rule = "per-genre thresholds tuned on validation: " + ", ".join(
+            f"{g} {t:.3f}" for g, t in zip(meta["genres"], meta["thresholds"]))
+    else:
+        rule = f"threshold {decision_thresholds(meta)[0]:g} for every genre (the checkpoint holds no tuned thresholds)"
+    return (f"checkpoint {checkpoint}: {meta['weights']} weights (epoch {meta['epoch']}), loss {meta['loss']} ({kind}), "
+            f"posters resized to {w}x{h} (ratio {meta['ratio']}); a genre is predicted at its {rule}")
 
 
 def format_prediction(prediction: Prediction) -> str:
-    return f"{prediction.path}: " + ", ".join(f"{genre} {p:.3f}" for genre, p in prediction.genres)
+    chosen = ", ".join(prediction.predicted) or "none"
+    return f"{prediction.path}: " + ", ".join(f"{genre} {p:.3f}" for genre, p in prediction.genres) + f" -> {chosen}"

@@ -1,8 +1,10 @@
 """The results report of an experiment folder, finished or partial:
 
-    results.csv            a row per trial: params, epochs, best epoch, val and test metrics, time, node
+    results.csv            a row per trial: params, epochs, best epoch, the chosen (best-epoch) weights'
+                           val and test metrics (at 0.5 and at tuned thresholds), the last epoch's,
+                           the checkpoint holding the best weights, time, node
     results.md             the learning rate x ratio table of one metric, the baselines beside it,
-                           the best trial named
+                           the best trial, chosen by the experiment's select_metric (validation)
     heatmap.png            that table as a heatmap (one panel per other swept value)
     learning-curves.png    validation metric and training loss per epoch, one line per trial
 """
@@ -19,26 +21,32 @@ from dataset_builder.atomic import write_atomic
 from dataset_builder.errors import BadInput
 
 from ..training.hyperparameters import format_lr
-from ..training.metrics import lower_is_better
+from ..training.metrics import lower_is_better, metric_name
 from .charts import fmt, heatmap, learning_curves
-from .trials import SHOWN, grouping_keys, read_trials, trial_row
+from ..training.metrics import THRESHOLDED
+from .trials import SHOWN, grouping_keys, read_trials, select_metric, trial_row
 
 
-def write_report(exp_dir: str | os.PathLike, metric: str = "test_map") -> dict:
+def write_report(exp_dir: str | os.PathLike, metric: str | None = None) -> dict:
+    """metric: the one the table and heatmap show (default: the experiment's select_metric). The
+    best trial is always the one its select_metric chose, whatever the table shows."""
     exp_dir = Path(exp_dir)
     if not exp_dir.is_dir():
         raise BadInput(f"{exp_dir}: no such experiment folder")
     trials = read_trials(exp_dir)
     if not trials:
         raise BadInput(f"{exp_dir}: no trials here (expected folders holding params.json)")
-    table = pd.DataFrame([trial_row(t) for t in trials]).sort_values(["lr", "ratio"], ascending=[False, True])
+    select = select_metric(exp_dir, trials)
+    metric = metric or select
+    table = pd.DataFrame([trial_row(t, select) for t in trials]).sort_values(["lr", "ratio"], ascending=[False, True])
     if metric not in table.columns:
-        raise BadInput(f"--metric {metric}: unknown; choose one of {', '.join(c for c in table.columns if c.startswith(('val_', 'test_')))}")
+        shown = ", ".join(c for c in table.columns if c.startswith(("val_", "test_", "last_")))
+        raise BadInput(f"--metric {metric}: unknown; choose one of {shown}")
     baselines_path = exp_dir / "baselines.json"
     baselines = json.loads(baselines_path.read_text()) if baselines_path.is_file() else None
 
     write_atomic(exp_dir / "results.csv", lambda p: table.to_csv(p, index=False))
-    markdown = results_markdown(exp_dir, table, metric, baselines)
+    markdown = results_markdown(exp_dir, table, metric, select, baselines)
     write_atomic(exp_dir / "results.md", lambda p: p.write_text(markdown))
     write_atomic(exp_dir / "heatmap.png", lambda p: heatmap(table, metric, p))
     write_atomic(exp_dir / "learning-curves.png", lambda p: learning_curves(trials, p))
@@ -52,12 +60,13 @@ def best_trial(table: pd.DataFrame, metric: str):
     return scored.loc[scored[metric].idxmin() if lower_is_better(metric) else scored[metric].idxmax()]
 
 
-def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, baselines: dict | None) -> str:
-    split, name = metric.split("_", 1)
+def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: str, baselines: dict | None) -> str:
+    split = "test" if metric.startswith(("test_", "last_test_")) else "val"
     others = grouping_keys(table)
     lines = [f"# Results: {exp_dir.name}", ""]
     done = (table["status"] == "finished").sum()
-    lines.append(f"{len(table)} trials, {done} finished. Metric: **{metric}** ({split} split, {describe(name)}).")
+    weights = "the last epoch's weights" if metric.startswith("last_") else "each trial's best-epoch weights"
+    lines.append(f"{len(table)} trials, {done} finished. Table: **{metric}** ({describe(metric_name(metric))}, {weights}).")
     if baselines:
         counts = baselines.get("counts", {})
         lines.append(
@@ -85,22 +94,40 @@ def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, baselines:
             scores = baselines[split][which]
             lines.append(f"| {label} | " + " | ".join(fmt(scores.get(m)) for m in SHOWN) + " |")
         lines.append("")
-    best = best_trial(table, metric)
-    if best is not None:
-        lines.append(f"Best trial by {metric}: **{best['trial']}** = {fmt(best[metric])} (best validation epoch {best['best_epoch']}, {best['epochs_done']} epochs).")
-        lines.append("")
-        lines.append(f"| {split} metric | best trial | label prior | majority |")
-        lines.append("|---|---:|---:|---:|")
-        for m in SHOWN:
-            prior = baselines[split]["prior"].get(m) if baselines and split in baselines else None
-            majority = baselines[split]["majority"].get(m) if baselines and split in baselines else None
-            lines.append(f"| {m} | {fmt(best.get(f'{split}_{m}'))} | {fmt(prior)} | {fmt(majority)} |")
-        lines.append("")
+    diverged = table[(table["epochs_done"] > 0) & table[f"best_{select}"].isna()]["trial"].tolist()
+    if diverged:
+        lines += [f"Never produced a finite {select} (diverged; scored NaN, never chosen): {', '.join(diverged)}.", ""]
+    lines += best_trial_lines(table, select, baselines)
     lines.append("categorical_accuracy is the study's \"accuracy\" (Keras categorical accuracy: the top prediction "
                  "equals the first positive genre in list order); read it beside the baselines, never alone.")
     return "\n".join(lines) + "\n"
 
 
+def best_trial_lines(table: pd.DataFrame, select: str, baselines: dict | None) -> list[str]:
+    """The trial the experiment's select_metric chose, its test scores beside the baselines, and how it was chosen."""
+    best = best_trial(table, select)
+    if best is None:
+        return [f"No trial has a finite {select} yet: none is chosen.", ""]
+    val_count = (baselines or {}).get("counts", {}).get("val", "?")
+    lines = [
+        f"Best trial, chosen by **{select}**: **{best['trial']}**, {select} {fmt(best[select])} at its best epoch "
+        f"{best['best_epoch']} of {best['epochs_done']}.",
+        "",
+        f"Chosen by {select} on {val_count} validation posters; test scored once on each trial's best-epoch "
+        f"weights (epoch {best['best_epoch']} for this one). *_tuned: at per-genre thresholds tuned on validation; "
+        "last epoch: the last epoch's weights, for comparison only.",
+        "",
+    ]
+    if pd.isna(best.get("test_map")):
+        return lines + ["Its test split has not been scored yet (the trial has not ended).", ""]
+    test = baselines.get("test") if baselines else None
+    lines += ["| test metric | best trial | last epoch | label prior | majority |", "|---|---:|---:|---:|---:|"]
+    for m in SHOWN:
+        prior, majority = (test["prior"].get(m), test["majority"].get(m)) if test else (None, None)
+        lines.append(f"| {m} | {fmt(best.get(f'test_{m}'))} | {fmt(best.get(f'last_test_{m}'))} | {fmt(prior)} | {fmt(majority)} |")
+    for m in THRESHOLDED:
+        lines.append(f"| {m}_tuned | {fmt(best.get(f'test_{m}_tuned'))} | – | – | – |")
+    return lines + [""]
 def describe(name: str) -> str:
     return {
         "map": "macro average precision",

@@ -2,7 +2,12 @@
 
 Reads each trial's params.json, result.json (one JSON line per epoch, written by Tune's driver)
 and the metrics history its latest checkpoint carries (rows result.json lost when the driver died
-before syncing it), and trial_status.json (how it ended).
+before syncing it), trial_status.json (how it ended) and final_scores.json (test scores the
+driver gave a trial the scheduler stopped).
+
+A trial's summary row describes its chosen weights, those of its best epoch by the experiment's
+select_metric: val_* are that epoch's validation scores, test_* the test split scored once with
+those weights; last_val_* and last_test_* are the last epoch's, for comparison only.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from pathlib import Path
 from dataset_builder.errors import BadInput
 
 from ..training.hyperparameters import HYPERPARAMETERS
-from .trial_status import read_status
+from ..training.metrics import THRESHOLDED
+from ..training.selection import DEFAULT_SELECT_METRIC
+from .records import read_experiment, read_final_scores, read_status
 
 # The metrics of the summary rows (val_* and test_*), in the order tables show them.
 SHOWN = ("map", "roc_auc_macro", "f1_macro", "f1_micro", "categorical_accuracy", "subset_accuracy", "hamming_loss")
@@ -26,6 +33,7 @@ class Trial:
     name: str
     config: dict
     rows: list[dict]
+    checkpoint: Path | None = None  # the furthest checkpoint: it holds the best weights so far
 
     @property
     def last(self) -> dict:
@@ -37,9 +45,19 @@ def read_trials(exp_dir: Path) -> list[Trial]:
     for params in sorted(exp_dir.glob("*/params.json")):
         folder = params.parent
         config = json.loads(params.read_text())
-        rows = merge_rows(logged_rows(folder / "result.json"), checkpoint_history(folder))
-        trials.append(Trial(folder, folder.name, config, rows))
+        checkpoint, history = furthest_checkpoint_history(folder)
+        rows = merge_rows(logged_rows(folder / "result.json"), history)
+        trials.append(Trial(folder, folder.name, config, rows, checkpoint))
     return trials
+
+
+def select_metric(exp_dir: Path, trials: list[Trial]) -> str:
+    """The validation metric the experiment chose by (experiment.json, else the trials' config)."""
+    record = read_experiment(exp_dir)
+    if record is not None:
+        return record["select_metric"]
+    chosen = {t.config.get("select_metric", DEFAULT_SELECT_METRIC) for t in trials}
+    return chosen.pop() if len(chosen) == 1 else DEFAULT_SELECT_METRIC
 
 
 def logged_rows(result: Path) -> list[dict]:
@@ -57,26 +75,39 @@ def logged_rows(result: Path) -> list[dict]:
     return rows
 
 
-def checkpoint_history(folder: Path) -> list[dict]:
-    """The per-epoch rows carried by the trial's furthest readable checkpoint ([] when none)."""
+def furthest_checkpoint_history(folder: Path) -> tuple[Path | None, list[dict]]:
+    """The trial's furthest readable checkpoint and the per-epoch rows it carries ((None, []) when none)."""
     from ..training.checkpoint import load_checkpoint  # torch: only when there are checkpoints to read
 
-    furthest = None
+    furthest, where = None, None
     for directory in sorted(folder.glob("checkpoint_*")):
         try:
             state = load_checkpoint(directory)
         except BadInput:
             continue  # cut off mid-upload (a crash, a full disk): the checkpoints before it stand
         if furthest is None or state["epoch"] >= furthest["epoch"]:
-            furthest = state
-    return furthest["history"] if furthest else []
+            furthest, where = state, directory
+    return (where, furthest["history"]) if furthest else (None, [])
+
+
+def current_lineage(logged: list[dict]) -> list[dict]:
+    """result.json's rows of the run that counts. A trial restored from a checkpoint logs again
+    from the epoch after it: every earlier row from that epoch on belongs to the abandoned run
+    (which may have got further than the restored one has yet), so it goes."""
+    rows: list[dict] = []
+    for row in logged:
+        if row.get("epoch") is None:
+            continue
+        while rows and rows[-1]["epoch"] >= row["epoch"]:
+            rows.pop()
+        rows.append(row)
+    return rows
 
 
 def merge_rows(logged: list[dict], history: list[dict]) -> list[dict]:
     """One row per epoch: the checkpoint's history for the epochs it covers (the final model's own
-    lineage, kept even where result.json lost them), result.json for the epochs after it. A trial
-    restored from a checkpoint logs the epochs after it twice: the later row is the one that counts."""
-    by_epoch = {row["epoch"]: row for row in logged if row.get("epoch") is not None}
+    lineage, kept even where result.json lost them), result.json's current lineage for the epochs after it."""
+    by_epoch = {row["epoch"]: row for row in current_lineage(logged)}
     for row in history:
         # Tune's own fields (time_total_s, node_ip) exist only in result.json's row: keep them.
         by_epoch[row["epoch"]] = {**by_epoch.get(row["epoch"], {}), **row}
@@ -93,19 +124,30 @@ def trial_state(trial: Trial, epochs_done: int, epochs: int) -> str:
     return "running" if trial.rows else "not started"
 
 
-def trial_row(trial: Trial) -> dict:
+def trial_row(trial: Trial, select: str = DEFAULT_SELECT_METRIC) -> dict:
     last = trial.last
     row = {k: trial.config.get(k) for k in HYPERPARAMETERS}
     row["trial"] = trial.name
     row["epochs_done"] = last.get("epoch", 0)
     row["epochs"] = trial.config.get("epochs")
     row["status"] = trial_state(trial, row["epochs_done"], row["epochs"])
+    # best_epoch 0: no epoch scored a finite value (a diverged trial); its best value is NaN.
     row["best_epoch"] = last.get("best_epoch")
-    row["best_val_map"] = last.get("best_val_map")
+    row[f"best_{select}"] = last.get(f"best_{select}", float("nan")) if trial.rows else None
+    chosen = next((r for r in trial.rows if r["epoch"] == row["best_epoch"]), {})
+    final = read_final_scores(trial.folder)
+    scored = final["metrics"] if final else last  # the chosen weights' test scores
+    for name in ("loss", *SHOWN):
+        row[f"val_{name}"] = chosen.get(f"val_{name}")
+        row[f"test_{name}"] = scored.get(f"test_{name}")
     for split in ("val", "test"):
-        row[f"{split}_loss"] = last.get(f"{split}_loss")
-        for metric in SHOWN:
-            row[f"{split}_{metric}"] = last.get(f"{split}_{metric}")
+        for name in THRESHOLDED:
+            row[f"{split}_{name}_tuned"] = scored.get(f"{split}_{name}_tuned")
+    for name in ("loss", *SHOWN):
+        row[f"last_val_{name}"] = last.get(f"val_{name}")
+        row[f"last_test_{name}"] = last.get(f"last_test_{name}")
+    row["test_scored_by"] = "driver" if final else "trial" if "test_map" in last else None
+    row["best_checkpoint"] = final["checkpoint"] if final else str(trial.checkpoint) if trial.checkpoint else None
     row["train_images_per_s"] = last.get("train_images_per_s")
     # Tune's total; for a row only a checkpoint kept, the epochs' own time (startup not counted).
     row["wall_s"] = last.get("time_total_s", sum(r.get("epoch_s", 0.0) for r in trial.rows) or None)

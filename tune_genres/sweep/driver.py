@@ -1,7 +1,9 @@
 """The driver: a validated sweep file + a built dataset -> a Ray Tune experiment, then its report.
 
-Order of work: check everything (sweep file, dataset, ratios, experiment folder), start or join
-Ray, put each needed ratio's arrays into the object store once, run the grid, write the report.
+Order of work: check everything (sweep file, dataset, ratios, experiment folder, and on --resume
+that the dataset and sweep are the ones it started with), start or join Ray, put each needed
+ratio's arrays into the object store once, run the grid, score the test split of trials the
+scheduler stopped early, write the report.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataset_builder.atomic import write_json_atomic
 from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset, open_dataset
 
+from ..results.records import write_experiment
+from .experiment import check_resume, experiment_record
 from .naming import trial_name
 from .sweep_file import Sweep
 
@@ -61,7 +65,22 @@ def param_space(sweep: Sweep) -> dict:
 
     space = {k: tune.grid_search(v) if len(v) > 1 else v[0] for k, v in sweep.grid.items()}
     space.update(sweep.train)
+    space["select_metric"] = sweep.run["select_metric"]
+    space["sweep_fingerprint"] = sweep.fingerprint
+    space["checkpoint_epochs"] = scheduler_milestones(sweep)
     return space
+
+
+def scheduler_milestones(sweep: Sweep) -> list[int]:
+    """The epochs where ASHA may stop a trial (grace_period x reduction_factor^k): a trial
+    checkpoints there, so the weights of its best epoch survive the stop."""
+    if sweep.scheduler["type"] != "asha":
+        return []
+    milestones, epoch = [], sweep.scheduler["grace_period"]
+    while epoch < sweep.train["epochs"]:
+        milestones.append(epoch)
+        epoch *= sweep.scheduler["reduction_factor"]
+    return milestones
 
 
 def resources(sweep: Sweep, options: SweepOptions) -> dict[str, float]:
@@ -108,20 +127,34 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     import ray
     from ray import tune
 
-    from .cluster import check_shared_storage, check_storage, connect
     from ..training.data import trial_arrays
+    from .cluster import check_shared_storage, check_storage, connect
+    from .status_callback import TrialStatusCallback
+    from .stopped_trials import score_stopped_trials
     from .storage import storage_filesystem_for
     from .tensorboard import TensorBoardCallback
     from .trainable import train_trial
-    from .status_callback import TrialStatusCallback
 
     local = "://" not in exp_dir
     filesystem = storage_filesystem_for(storage)
-    if options.resume:
-        if not tune.Tuner.can_restore(exp_dir, storage_filesystem=filesystem):
+    record = experiment_record(sweep, dataset, trial_resources, max_concurrent)
+    resume = options.resume
+    saved_state = tune.Tuner.can_restore(exp_dir, storage_filesystem=filesystem)
+    if resume and not saved_state:
+        if not (local and (Path(exp_dir) / SWEEP_COPY).is_file()):
             raise BadInput(f"--resume: {exp_dir} holds no experiment to resume")
-    elif local and Path(exp_dir).exists() and any(Path(exp_dir).iterdir()):
+        # The driver died before Tune saved its first state: nothing ran that a new start would lose.
+        print(f"--resume: {exp_dir} holds no saved Tune state yet (its driver stopped before any); starting the sweep afresh")
+        resume = False
+    elif resume and local:
+        flags = {"--cpus-per-trial": ("resources.cpu", options.cpus_per_trial),
+                 "--gpus-per-trial": ("resources.gpu", options.gpus_per_trial),
+                 "--max-concurrent": ("max_concurrent", options.max_concurrent)}
+        for note in check_resume(Path(exp_dir), record, flags):
+            print(f"note: {note}")
+    elif not resume and saved_state:
         raise BadInput(f"{exp_dir}: already holds an experiment; pass --resume to finish it or --name for a new one")
+    # A folder without Tune state (a driver killed before Tune saved any) is taken over by a new run.
 
     check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
     connect(options.address)
@@ -129,6 +162,8 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     if local:
         Path(exp_dir).mkdir(parents=True, exist_ok=True)
         (Path(exp_dir) / SWEEP_COPY).write_text(sweep.path.read_text())
+        if not resume:
+            write_experiment(Path(exp_dir), record)
     write_baselines(dataset, exp_dir)
 
     # Each ratio's arrays go into the object store once; trials fetch only the one they train on.
@@ -136,7 +171,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     trainable = tune.with_resources(tune.with_parameters(train_trial, data=data), trial_resources)
 
     swept = sweep.swept_keys()
-    callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid)), TrialStatusCallback()] + default_loggers() + options.callbacks
+    callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid), sweep.run["select_metric"]), TrialStatusCallback()] + default_loggers() + options.callbacks
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage,
@@ -146,9 +181,12 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
         callbacks=callbacks,
         verbose=options.verbose,
     )
-    if options.resume:
+    if resume:
         tuner = tune.Tuner.restore(exp_dir, trainable, resume_unfinished=True, resume_errored=True,
                                    storage_filesystem=filesystem)
+        # Tune restores the run config it pickled; how much it prints is safe to change.
+        if tuner._local_tuner is not None:  # None through a Ray client (ray://), where it stays as saved
+            tuner._local_tuner._run_config.verbose = options.verbose
     else:
         tuner = tune.Tuner(
             trainable,
@@ -169,6 +207,8 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
         tuner.fit()
     except tune.TuneError as e:
         raise storage_failure(e, storage) or e
+    if local:
+        score_stopped_trials(Path(exp_dir), dataset)
     return exp_dir
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ray import tune
 
-from ..results.trial_status import write_status
+from ..results.records import write_status
 from .storage import trial_folder
 
 

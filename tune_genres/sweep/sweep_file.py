@@ -8,12 +8,14 @@ and the key.
     [train]       fixed per-trial settings
     [scheduler]   optional early stopping (ASHA)
     [resources]   per-trial CPUs/GPUs and concurrency (overridable on the command line)
-    [run]         retries, checkpoints kept, the report's metric
+    [run]         retries, checkpoints kept, the validation metric that selects (select_metric)
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -88,9 +90,13 @@ TRAIN_KEYS: dict[str, Key] = {
     # torch.compile the training step (CUDA graphs on a GPU); slower on CPUs as measured, so off.
     "compile": Key(bool, False),
 }
+# Validation metrics: the only ones anything may be chosen by.
+SELECTABLE = tuple(f"val_{m}" for m in RANKING_METRICS)
+# Keys that were renamed: the old name gets a one-line error naming the new one.
+RENAMED = {"run.report_metric": "run.select_metric"}
 SCHEDULER_KEYS: dict[str, Key] = {
     "type": Key(str, "none", choices=("none", "asha")),
-    "metric": Key(str, "val_map", choices=tuple(f"val_{m}" for m in RANKING_METRICS)),
+    "metric": Key(str, None, choices=SELECTABLE),  # default: [run] select_metric
     "grace_period": Key(int, 5, low=1),
     "reduction_factor": Key(int, 3, low=2),
 }
@@ -102,7 +108,9 @@ RESOURCE_KEYS: dict[str, Key] = {
 RUN_KEYS: dict[str, Key] = {
     "max_failures": Key(int, 2, low=0),
     "num_to_keep": Key(int, 2, low=1),
-    "report_metric": Key(str, "test_map", choices=tuple(f"{p}_{m}" for p in ("test", "val") for m in RANKING_METRICS)),
+    # What chooses each trial's best epoch, ASHA's cut (unless [scheduler] metric says otherwise) and
+    # the best trial: a validation metric, always; the test split scores the chosen weights once.
+    "select_metric": Key(str, "val_map", choices=SELECTABLE),
 }
 SECTIONS: dict[str, dict[str, Key]] = {
     "grid": GRID_KEYS,
@@ -135,6 +143,13 @@ class Sweep:
     def ratios(self) -> list[int]:
         return sorted(self.grid["ratio"])
 
+    @property
+    def fingerprint(self) -> str:
+        """What the sweep trains, in 16 hex digits: a hash of its validated grid, training settings,
+        scheduler and run settings (not its name, description or resources, which change no result)."""
+        content = json.dumps([self.grid, self.train, self.scheduler, self.run], sort_keys=True)
+        return hashlib.sha256(content.encode()).hexdigest()[:16]
+
     def swept_keys(self) -> list[str]:
         """Grid keys with more than one value: the ones a trial name and the HParams table show."""
         return [k for k, values in self.grid.items() if len(values) > 1]
@@ -149,6 +164,13 @@ def _check_section(path: Path, section: str, table: Any, schema: dict[str, Key])
     if not isinstance(table, dict):
         raise BadInput(f"{path}: [{section}] must be a table")
     for key in table:
+        if f"{section}.{key}" in RENAMED:
+            raise BadInput(f"{path}: {section}.{key} is now called {RENAMED[f'{section}.{key}']} (and takes a val_* metric)")
+        if key in ("select_metric", "metric") and str(table[key]).startswith("test_"):
+            raise BadInput(
+                f"{path}: {section}.{key} = {table[key]!r}: the test split is never used to choose; "
+                f"use a validation metric such as {'val_' + str(table[key])[len('test_'):]!r}"
+            )
         if key not in schema:
             raise BadInput(f"{path}: unknown key {section}.{key}{_nearest(key, schema)}")
     return {k: schema[k].check(table[k], f"{path}: {section}.{k}") for k in table}
@@ -203,13 +225,16 @@ def load_sweep(path: str | Path) -> Sweep:
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not name:
         raise BadInput(f"{path}: name: expected a non-empty string")
+    run = section("run")
+    scheduler = section("scheduler")
+    scheduler["metric"] = scheduler["metric"] or run["select_metric"]
     return Sweep(
         path=path,
         name=name,
         description=str(data.get("description", "")),
         grid=grid,
         train=train,
-        scheduler=section("scheduler"),
+        scheduler=scheduler,
         resources=section("resources"),
-        run=section("run"),
+        run=run,
     )

@@ -18,10 +18,10 @@ from torch.utils.tensorboard.summary import hparams
 
 from .storage import trial_folder, writes_in_place
 
-# Metrics shown in the HParams table: the best epoch's validation mAP, the final epoch's
-# validation metrics (the table shows each tag's last value) and the test metrics.
+# Metrics shown in the HParams table (after best/<select_metric>): the best epoch, the final
+# epoch's validation metrics (the table shows each tag's last value), the test metrics of the
+# best epoch's weights and the last epoch's test mAP.
 TABLE_METRICS = (
-    "best/val_map",
     "best/epoch",
     "val/map",
     "val/roc_auc_macro",
@@ -32,6 +32,8 @@ TABLE_METRICS = (
     "test/roc_auc_macro",
     "test/f1_macro",
     "test/categorical_accuracy",
+    "test/f1_macro_tuned",
+    "last/test_map",
 )
 # Reported keys that are bookkeeping, not curves.
 NOT_CURVES = {"epoch", "training_iteration", "timestamp", "time_this_iter_s", "time_total_s", "pid",
@@ -39,9 +41,11 @@ NOT_CURVES = {"epoch", "training_iteration", "timestamp", "time_this_iter_s", "t
 
 
 def tag_for(key: str) -> str:
-    """Reported key -> TensorBoard tag: val_map -> val/map, best_val_map -> best/val_map."""
-    if key.startswith("best_"):
-        return "best/" + key[len("best_"):]
+    """Reported key -> TensorBoard tag: val_map -> val/map, best_val_map -> best/val_map,
+    last_test_map -> last/test_map (the last epoch's weights; test/* are the best epoch's)."""
+    for prefix in ("best", "last"):
+        if key.startswith(prefix + "_"):
+            return f"{prefix}/" + key[len(prefix) + 1:]
     for prefix in ("train", "val", "test"):
         if key.startswith(prefix + "_"):
             return f"{prefix}/{key[len(prefix) + 1:]}"
@@ -49,9 +53,10 @@ def tag_for(key: str) -> str:
 
 
 class TensorBoardCallback(tune.Callback):
-    def __init__(self, domains: dict[str, list], hparam_keys: list[str]):
+    def __init__(self, domains: dict[str, list], hparam_keys: list[str], select_metric: str = "val_map"):
         self.domains = domains
         self.hparam_keys = hparam_keys
+        self.table_metrics = (tag_for(f"best_{select_metric}"), *TABLE_METRICS)
         self.writers: dict[str, SummaryWriter] = {}
         self.root_written = False
 
@@ -61,7 +66,7 @@ class TensorBoardCallback(tune.Callback):
         root = storage.experiment_fs_path if local else storage.experiment_driver_staging_path
         experiment, _, _ = hparams(
             {k: self.domains[k][0] for k in self.hparam_keys},
-            {m: 0.0 for m in TABLE_METRICS},
+            {m: 0.0 for m in self.table_metrics},
             hparam_domain_discrete={k: list(self.domains[k]) for k in self.hparam_keys},
         )
         with SummaryWriter(log_dir=str(root)) as writer:

@@ -3,15 +3,21 @@
 It holds plain tensors and primitives only, so it loads with torch.load(weights_only=True):
 
     format      CHECKPOINT_FORMAT
-    model       the model's state_dict
+    model       the model's state_dict (the latest epoch's: what a resume continues from)
+    best_model  the state_dict of the best epoch by the trial's select_metric (None before any
+                finite score, and absent from checkpoints written before it was kept)
+    thresholds  per-genre decision thresholds tuned on validation with best_model (the final
+                checkpoint only; None elsewhere)
     optimizer   the optimizer's state_dict
     epoch       epochs completed
-    best        the best metric so far (whatever the trainable tracks: a number or a dict)
+    best        the best epoch so far: {"epoch", "metric", "value"} (older: {"epoch", "val_map"})
     generator   the shuffling generator's state (uint8 tensor)
     rng         training.rng_state() at save time: Python, numpy, torch CPU (and CUDA) RNGs
     meta        everything needed to use the model alone (META_KEYS): genres, ratio, size
                 [width, height], loss, model_config, lr, and the trial's config; `model`, the
-                registry's name (absent before the registry: the mini-VGG)
+                registry's name (absent before the registry: the mini-VGG); select_metric, and the
+                dataset_fingerprint, sweep_fingerprint and train_ids (the training split's poster
+                ids) that evaluate checks (absent before fingerprints)
     history     the metrics row reported for each epoch so far (a list of JSON-like dicts; [] when
                 absent), so a trial's learning curve survives a driver that died before syncing
 """
@@ -46,6 +52,8 @@ def save_checkpoint(
     generator_state: torch.Tensor,
     meta: dict,
     history: list[dict] | None = None,
+    best_model: dict | None = None,
+    thresholds=None,
 ) -> Path:
     """Write directory/checkpoint.pt atomically (temporary name, then rename); returns its path."""
     missing = [key for key in META_KEYS if key not in meta]
@@ -60,6 +68,8 @@ def save_checkpoint(
     state = {
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
+        "best_model": best_model,
+        "thresholds": None if thresholds is None else [float(t) for t in thresholds],
         "optimizer": optimizer.state_dict(),
         "epoch": int(epoch),
         "best": best,
@@ -97,14 +107,38 @@ def load_checkpoint(directory: str | os.PathLike, map_location: torch.device | s
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise BadInput(f"{path}: checkpoint format {found!r}, this reader knows {CHECKPOINT_FORMAT}")
     state["meta"]["size"] = tuple(state["meta"]["size"])
-    state.setdefault("history", [])  # checkpoints written before the history was kept
+    # Checkpoints written before these were kept.
+    state.setdefault("history", [])
+    state.setdefault("best_model", None)
+    state.setdefault("thresholds", None)
     return state
 
 
-def load_model(directory: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
-    """The checkpoint's model, on `device` in channels_last and eval mode, and its meta."""
+WEIGHTS = ("best", "last")
+
+
+def load_model(
+    directory: str | os.PathLike, device: torch.device | str = "cpu", weights: str = "best"
+) -> tuple[nn.Module, dict]:
+    """The checkpoint's model, on `device` in channels_last and eval mode, and its meta.
+
+    weights "best": the best epoch's (by the trial's select_metric); "last": the latest epoch's.
+    A checkpoint without best weights (written before they were kept, or before any finite
+    score) gives its latest. The returned meta adds what was loaded: `weights` ("best" or
+    "last"), `epoch` (the epoch those weights come from) and `thresholds` (tuned per genre, or None).
+    """
+    if weights not in WEIGHTS:
+        raise BadInput(f"--weights {weights}: expected one of {', '.join(WEIGHTS)}")
     state = load_checkpoint(directory, map_location=device)
-    model = model_from_config(state["meta"].get("model", DEFAULT_MODEL), state["meta"]["model_config"])
-    model.load_state_dict(state["model"])
+    meta = dict(state["meta"])
+    model = model_from_config(meta.get("model", DEFAULT_MODEL), meta["model_config"])
+    if weights == "best" and state["best_model"] is not None:
+        model.load_state_dict(state["best_model"])
+        meta.update(weights="best", epoch=int(state["best"]["epoch"]), thresholds=state["thresholds"])
+    else:
+        model.load_state_dict(state["model"])
+        # Thresholds were tuned for the best weights: they hold for the latest only when those are the same.
+        same = state["best_model"] is None or int(state["best"].get("epoch", -1)) == state["epoch"]
+        meta.update(weights="last", epoch=int(state["epoch"]), thresholds=state["thresholds"] if same else None)
     model.to(device, memory_format=torch.channels_last).eval()
-    return model, state["meta"]
+    return model, meta

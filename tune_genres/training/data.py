@@ -18,11 +18,14 @@ from dataset_builder.store import SPLITS, Dataset
 
 
 def trial_arrays(dataset: Dataset, ratio: int) -> dict[str, np.ndarray]:
-    """images (N,H,W,3 uint8), labels (N,G uint8), the train/val/test row indices, and genres."""
+    """images (N,H,W,3 uint8), labels (N,G uint8), the train/val/test row indices, genres, and what
+    a checkpoint records of the dataset: its ids (N) and fingerprint."""
     arrays = {
         "images": np.array(dataset.images(ratio)),
         "labels": np.array(dataset.labels),
         "genres": dataset.genres,
+        "ids": np.array(dataset.ids),
+        "fingerprint": dataset.fingerprint,
     }
     for name in SPLITS:
         arrays[name] = np.array(dataset.split(name))

@@ -5,7 +5,9 @@ argmax(probs) == argmax(target), i.e. a hit when the top prediction is the FIRST
 list order (a row with no positive genre counts as genre 0, as in Keras). Never report it alone.
 
 Thresholded metrics (F1, Hamming loss, subset accuracy) predict a genre when its probability is
->= `threshold`. Under cce the softmax sums to 1, so at 0.5 at most one genre is predicted (two only on an exact tie).
+>= `threshold`. Under cce the softmax sums to 1, so at 0.5 at most one genre is predicted (two only on an exact tie),
+and under bce a rare genre seldom reaches 0.5: so they are also reported at per-genre thresholds
+chosen on the validation split (tune_thresholds; `<metric>_tuned`).
 
 Macro averages (F1, AP, ROC-AUC) are taken over the genres the eval set can score: a genre with
 no positive row is skipped (its AP/F1 are undefined, not 0), and for ROC-AUC a genre with no
@@ -33,10 +35,12 @@ METRICS = (
     "hamming_loss",
     "subset_accuracy",
 )
+# Metrics that depend on a decision threshold: reported at 0.5 and at tuned per-genre thresholds.
+THRESHOLDED = ("f1_micro", "f1_macro", "hamming_loss", "subset_accuracy")
 # What a scheduler or the report may rank trials by: the METRICS and the loss.
 RANKING_METRICS = (*METRICS, "loss")
 # THE direction of every metric: these are lower-is-better, every other one higher-is-better.
-LOWER_IS_BETTER = frozenset({"hamming_loss", "loss"})
+LOWER_IS_BETTER = frozenset({"hamming_loss", "hamming_loss_tuned", "loss"})
 SPLIT_PREFIXES = ("best_", "last_", "train_", "val_", "test_")
 BASELINES = ("prior", "majority")
 
@@ -62,8 +66,11 @@ class MetricWarning(UserWarning):
     """A macro metric skipped genres the eval set cannot score."""
 
 
-def compute_metrics(probs: np.ndarray, targets: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """The METRICS of probabilities (N x G) against multi-hot targets (N x G)."""
+def compute_metrics(probs: np.ndarray, targets: np.ndarray, threshold: float | np.ndarray = 0.5) -> dict[str, float]:
+    """The METRICS of probabilities (N x G) against multi-hot targets (N x G).
+
+    threshold: one for every genre, or one per genre (G values, e.g. tune_thresholds' choice).
+    """
     probs = np.asarray(probs, dtype=np.float64)
     targets = np.asarray(targets).astype(np.int64)
     if probs.shape != targets.shape or probs.ndim != 2:
@@ -76,7 +83,7 @@ def compute_metrics(probs: np.ndarray, targets: np.ndarray, threshold: float = 0
         warnings.warn(f"{bad} of {probs.size} probabilities are not finite (the model diverged): every metric is NaN",
                       MetricWarning, stacklevel=2)
         return {name: float("nan") for name in METRICS}
-    predicted = (probs >= threshold).astype(np.int64)
+    predicted = (probs >= np.asarray(threshold, dtype=np.float64)).astype(np.int64)
     positives = targets.sum(axis=0)
     has_pos = np.flatnonzero(positives > 0)
     has_both = np.flatnonzero((positives > 0) & (positives < len(targets)))
@@ -89,6 +96,43 @@ def compute_metrics(probs: np.ndarray, targets: np.ndarray, threshold: float = 0
         "hamming_loss": float(np.mean(predicted != targets)),
         "subset_accuracy": float(np.mean(np.all(predicted == targets, axis=1))),
     }
+
+
+def tuned_metrics(probs: np.ndarray, targets: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
+    """The THRESHOLDED metrics at per-genre thresholds, named `<metric>_tuned`."""
+    scores = compute_metrics(probs, targets, thresholds)
+    return {f"{name}_tuned": scores[name] for name in THRESHOLDED}
+
+
+def tune_thresholds(probs: np.ndarray, targets: np.ndarray, default: float = 0.5) -> np.ndarray:
+    """Each genre's decision threshold that maximises its F1 on these rows (the validation split).
+
+    A genre is predicted when its probability is >= its threshold. The candidates are the distinct
+    probabilities the genre takes (any threshold between two of them predicts the same rows); ties
+    go to the lowest. A genre with no positive row (F1 is 0 whatever the threshold), or
+    probabilities that are not finite, keeps `default`.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    targets = np.asarray(targets).astype(bool)
+    thresholds = np.full(probs.shape[1], float(default))
+    if len(probs) == 0 or not np.isfinite(probs).all():
+        return thresholds
+    for g in range(probs.shape[1]):
+        positives = int(targets[:, g].sum())
+        if positives == 0:
+            continue
+        # Rows sorted by probability, highest first; a threshold at the k-th distinct value predicts
+        # every row down to the last row holding that value.
+        order = np.argsort(-probs[:, g], kind="stable")
+        ranked, hits = probs[order, g], targets[order, g]
+        last_of_tie = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
+        true_pos = np.cumsum(hits)[last_of_tie]
+        predicted = last_of_tie + 1
+        f1s = 2 * true_pos / (predicted + positives)
+        best = f1s.max()
+        # Candidates run from the highest threshold down: the last one reaching the best F1 is the lowest.
+        thresholds[g] = ranked[last_of_tie[np.flatnonzero(f1s == best)[-1]]]
+    return thresholds
 
 
 def f1(targets: np.ndarray, predicted: np.ndarray) -> float:
@@ -153,3 +197,8 @@ def baselines(train_labels: np.ndarray, eval_labels: np.ndarray) -> dict[str, di
         "prior": compute_metrics(np.tile(frequencies, (n, 1)), eval_labels),
         "majority": compute_metrics(np.tile(majority, (n, 1)), eval_labels),
     }
+
+
+def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    """{name: value} -> {prefix_name: float(value)}: a split's metrics as reported (val_map, test_map)."""
+    return {f"{prefix}_{name}": float(value) for name, value in metrics.items()}

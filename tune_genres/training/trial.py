@@ -2,8 +2,11 @@
 
 The Ray trainable (sweep/trainable.py) calls run_trial with Tune's report and checkpoint; tests,
 benchmarks and a GPU machine without Ray call it with a plain function. Each epoch trains,
-validates and reports; every `checkpoint_every` epochs and at the end the report carries a
-checkpoint directory. The last report adds the test split's metrics.
+validates and reports; the epoch that scores best on `select_metric` (validation) keeps its
+weights beside the latest ones. Every `checkpoint_every` epochs, at each epoch in
+`checkpoint_epochs` (ASHA's rungs, where it may stop the trial) and at the end the report carries
+a checkpoint directory holding both. The last report adds the test split's metrics: test_* of
+the best epoch's weights, scored once (selection.score_chosen), and last_test_* of the last epoch's.
 """
 
 from __future__ import annotations
@@ -15,16 +18,14 @@ from collections.abc import Callable
 
 import torch
 
-from ..models import DEFAULT_MODEL, create_model
+from ..models import DEFAULT_MODEL, create_model, model_from_config
 from .checkpoint import save_checkpoint
 from .data import ResidentSplit
 from .loop import make_optimizer, predict_split, train_one_epoch
-from .metrics import compute_metrics
+from .metrics import compute_metrics, prefixed
 from .precision import autocast_dtype, compile_for_training
 from .rng import generator_state, make_generator, seed_everything, set_rng_state
-
-# The metric that decides the "best epoch" a trial reports (higher is better).
-BEST_METRIC = "val_map"
+from .selection import DEFAULT_SELECT_METRIC, improves, score_chosen
 
 # report(metrics, checkpoint_dir=None): checkpoint_dir, when given, exists only during the call.
 Report = Callable[..., None]
@@ -41,8 +42,9 @@ def run_trial(
     """Train one configuration on `arrays` (data.trial_arrays' dict) on `device`.
 
     resume: a checkpoint's state (checkpoint.load_checkpoint) to continue from: weights, optimizer,
-    epoch, RNG states, the best metric so far and the history. placement: where the trial runs
-    (node, GPU ids), added to every row.
+    epoch, RNG states, the best epoch so far with its weights, and the history. placement: where
+    the trial runs (node, GPU ids), added to every row. arrays may carry the dataset's
+    `fingerprint` and `ids`: the checkpoints then record them (evaluate refuses training posters).
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -55,6 +57,7 @@ def run_trial(
     model.to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config["lr"], betas=(config["beta1"], config["beta2"]), eps=config["eps"])
     generator = make_generator(config["seed"])
+    select = config.get("select_metric", DEFAULT_SELECT_METRIC)
     meta = {
         "model": DEFAULT_MODEL,
         "genres": genres,
@@ -64,14 +67,22 @@ def run_trial(
         "model_config": model.config,
         "lr": config["lr"],
         "config": config,
+        "select_metric": select,
+        "dataset_fingerprint": arrays.get("fingerprint"),
+        "sweep_fingerprint": config.get("sweep_fingerprint"),
+        "train_ids": [str(i) for i in arrays["ids"][arrays["train"]]] if "ids" in arrays else None,
     }
     # `history` holds every epoch's metrics row of this trial's lineage and travels in each
     # checkpoint, so rows the driver had not yet synced to storage when it died are never lost.
-    start_epoch, best, history = 0, {"epoch": 0, BEST_METRIC: -1.0}, []
+    # `best` is the epoch chosen so far (NaN until an epoch scores a finite value); its weights
+    # are `best_weights`, a CPU copy.
+    start_epoch, best, best_weights, history = 0, {"epoch": 0, "metric": select, "value": float("nan")}, None, []
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        start_epoch, best, history = resume["epoch"], resume["best"], resume["history"]
+        start_epoch, history = resume["epoch"], resume["history"]
+        if resume.get("best_model") is not None and resume["best"].get("metric") == select:
+            best, best_weights = resume["best"], resume["best_model"]
         set_rng_state(resume["rng"])
         generator = make_generator(config["seed"], resume["generator"])
 
@@ -82,6 +93,7 @@ def run_trial(
     placement["precision"] = "bf16" if amp_dtype == torch.bfloat16 else "fp32"
     val_labels = arrays["labels"][arrays["val"]]
     epochs = config["epochs"]
+    checkpoint_epochs = set(config.get("checkpoint_epochs", ()))
     for epoch in range(start_epoch + 1, epochs + 1):
         started = time.perf_counter()
         train_loss = train_one_epoch(trained, optimizer, train, config["loss"], config["batch_size"], generator, amp_dtype)
@@ -96,20 +108,29 @@ def run_trial(
             "epoch_s": time.perf_counter() - started,
             **placement,
         }
-        if metrics[BEST_METRIC] > best[BEST_METRIC]:
-            best = {"epoch": epoch, BEST_METRIC: metrics[BEST_METRIC]}
+        if improves(metrics[select], best["value"], select):
+            best = {"epoch": epoch, "metric": select, "value": metrics[select]}
+            best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         metrics["best_epoch"] = best["epoch"]
-        metrics[f"best_{BEST_METRIC}"] = best[BEST_METRIC]
+        metrics[f"best_{select}"] = best["value"]
         last = epoch == epochs
+        thresholds = None
         if last:
-            test_loss, test_probs = predict_split(model, test, config["loss"])
-            metrics["test_loss"] = test_loss
-            metrics.update(prefixed("test", compute_metrics(test_probs, arrays["labels"][arrays["test"]], config["threshold"])))
+            # The last epoch's weights, for comparison only: nothing is chosen by these.
+            last_loss, last_probs = predict_split(model, test, config["loss"])
+            metrics["last_test_loss"] = last_loss
+            metrics.update(prefixed("last_test", compute_metrics(last_probs, arrays["labels"][arrays["test"]], config["threshold"])))
+            # The chosen weights: the best epoch's (the last epoch's when no epoch scored a finite value).
+            chosen = model_from_config(DEFAULT_MODEL, model.config).to(device, memory_format=torch.channels_last)
+            chosen.load_state_dict(best_weights if best_weights is not None else model.state_dict())
+            scores, thresholds = score_chosen(chosen, val, test, config["loss"], config["threshold"])
+            metrics.update(scores)
+            del chosen
         # Wall-clock end of the epoch (Tune keeps a reported timestamp): rows from the checkpoint's
         # history and from result.json then say when they happened alike.
         metrics["timestamp"] = time.time()
         history.append(dict(metrics))
-        if last or epoch % config["checkpoint_every"] == 0:
+        if last or epoch % config["checkpoint_every"] == 0 or epoch in checkpoint_epochs:
             with tempfile.TemporaryDirectory() as directory:
                 save_checkpoint(
                     directory,
@@ -120,11 +141,9 @@ def run_trial(
                     generator_state=generator_state(generator),
                     meta=meta,
                     history=history,
+                    best_model=best_weights,
+                    thresholds=thresholds,
                 )
                 report(metrics, checkpoint_dir=directory)
         else:
             report(metrics)
-
-
-def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
-    return {f"{prefix}_{name}": float(value) for name, value in metrics.items()}

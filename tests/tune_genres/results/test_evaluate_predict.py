@@ -159,13 +159,17 @@ def test_predict_prints_each_posters_genres_sorted_and_skips_broken_files(tiny_d
     captured = capsys.readouterr()
     assert code == 1  # one file was not a poster
     lines = captured.out.splitlines()
-    assert lines[0].startswith(f"checkpoint {tmp_path / 'ck'}: loss {loss_name} (")
+    # A checkpoint from before best weights and tuned thresholds were kept: its last weights at its fixed threshold.
+    assert lines[0].startswith(f"checkpoint {tmp_path / 'ck'}: last weights (epoch 1), loss {loss_name} (")
     assert "posters resized to 55x80 (ratio 30)" in lines[0]
+    assert lines[0].endswith("a genre is predicted at its threshold 0.3 for every genre (the checkpoint holds no tuned thresholds)")
     assert len(lines) == 1 + 3
     for path, line in zip(posters, lines[1:]):
         name, rest = line.split(": ", 1)
         assert name == str(path)
+        rest, chosen = rest.rsplit(" -> ", 1)
         pairs = [item.rsplit(" ", 1) for item in rest.split(", ")]
+        assert chosen == (", ".join(g for g, p in pairs if float(p) >= 0.3) or "none")
         assert sorted(g for g, _ in pairs) == sorted(GENRES)
         printed = [float(p) for _, p in pairs]
         assert printed == sorted(printed, reverse=True)
@@ -185,6 +189,6 @@ def test_predict_on_the_shared_real_posters(shared_posters, tiny_dataset, tmp_pa
     lines = capsys.readouterr().out.splitlines()[1:]
     assert [line.split(": ")[0] for line in lines] == [str(p) for p in posters]
     # A 106x155 poster is below the base size: resized straight to 55x80 (as the builder would).
-    first = dict(item.rsplit(" ", 1) for item in lines[0].split(": ", 1)[1].split(", "))
+    first = dict(item.rsplit(" ", 1) for item in lines[0].split(": ", 1)[1].rsplit(" -> ", 1)[0].split(", "))
     expected = dict(zip(GENRES, expected_probs(model, posters[0], "bce")))
     assert {g: float(p) for g, p in first.items()} == pytest.approx(expected, abs=6e-4)

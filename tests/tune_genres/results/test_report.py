@@ -18,3 +18,15 @@ def test_the_best_trial_by_a_loss_is_the_one_with_the_lowest_loss():
     table = pd.DataFrame({"trial": ["a", "b", "c"], "val_loss": [0.9, 0.3, float("nan")], "val_map": [0.5, 0.4, 0.6]})
     assert best_trial(table, "val_loss")["trial"] == "b"
     assert best_trial(table, "val_map")["trial"] == "c"
+
+
+def test_rows_of_an_abandoned_run_go_once_a_restored_run_logs_past_its_checkpoint():
+    from tune_genres.results.trials import merge_rows
+
+    # Run 1 reached epoch 8 (checkpointed at 5), died; run 2 restored epoch 5 and is at epoch 6 now.
+    logged = [{"epoch": e, "run": 1} for e in range(1, 9)] + [{"epoch": 6, "run": 2}]
+    history = [{"epoch": e, "run": 1} for e in range(1, 6)]
+    rows = merge_rows(logged, history)
+    assert [(r["epoch"], r["run"]) for r in rows] == [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 2)]
+    # A row only the checkpoint kept (result.json lost it) still counts.
+    assert [r["epoch"] for r in merge_rows(logged[:3], history)] == [1, 2, 3, 4, 5]

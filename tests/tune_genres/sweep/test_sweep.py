@@ -82,8 +82,13 @@ def test_every_grid_point_trains_and_is_reported(finished):
         assert (finished / name).is_file(), name
     assert (finished / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (finished / "results.md").read_text()
-    assert "| lr \\ ratio | 30% | 44% |" in markdown and "Best trial by test_map" in markdown
+    assert "| lr \\ ratio | 30% | 44% |" in markdown and "Best trial, chosen by **val_map**" in markdown
+    assert "Chosen by val_map on 19 validation posters; test scored once on each trial's best-epoch weights" in markdown
     assert "label prior" in markdown
+    for row in rows:  # the trial scored its own chosen weights; results.csv says where they are
+        assert row["test_scored_by"] == "trial" and Path(row["best_checkpoint"]).is_dir()
+        assert 1 <= int(row["best_epoch"]) <= 2 and row["last_test_map"]
+    assert json.loads((finished / "experiment.json").read_text())["select_metric"] == "val_map"
 
 
 def test_checkpoints_are_kept_as_configured_and_usable(finished, dataset, capsys):
@@ -246,11 +251,41 @@ def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(datas
     # Equal to the uninterrupted run to the last digit: training is deterministic given the seed,
     # and a restore brings back the weights, the optimizer and every RNG state.
     expected = {r["trial"]: r for r in read_results(tmp_path / "reference" / "k")}
-    scores = [c for c in expected["lr=1e-3,r=30"] if c.startswith(("val_", "test_", "best_"))]
+    scores = [c for c in expected["lr=1e-3,r=30"] if c.startswith(("val_", "test_", "last_", "best_")) and c != "best_checkpoint"]
     assert {t: [r[c] for c in scores] for t, r in rows.items()} == {t: [r[c] for c in scores] for t, r in expected.items()}
     curves = [{t.name: [(r["epoch"], r["train_loss"], r["val_map"]) for r in t.rows] for t in read_trials(folder)}
               for folder in (exp, tmp_path / "reference" / "k")]
     assert curves[0] == curves[1]
+
+
+def test_resume_refuses_a_rebuilt_dataset_a_changed_sweep_and_flags_tune_would_ignore(finished, dataset, tmp_path, capsys):
+    # The same posters rebuilt with another split seed, under another path: its test split holds training posters.
+    rebuilt = tmp_path / "rebuilt"
+    build(dataset.parent / "raw", rebuilt, "top:4", ratios=[30, 44], seed=1)
+    resume = ["sweep", str(finished / "sweep.toml"), "--storage", str(finished.parent), "--resume"]
+    assert main(resume + ["--dataset", str(rebuilt)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"dataset {rebuilt.resolve()} (fingerprint" in err and "is not the one" in err and "--name tiny-2" in err
+    assert len(err.splitlines()) == 1
+    changed = tmp_path / "tiny.toml"
+    changed.write_text((finished / "sweep.toml").read_text().replace("epochs = 2", "epochs = 3"))
+    assert main(["sweep", str(changed), "--dataset", str(dataset), "--storage", str(finished.parent), "--resume"]) == 2
+    assert "differs from the one" in capsys.readouterr().err
+    assert main(resume + ["--dataset", str(dataset), "--max-concurrent", "1"]) == 2
+    assert "--max-concurrent 1 differs from the experiment's 0" in capsys.readouterr().err
+
+
+def test_a_folder_left_before_tune_saved_any_state_is_taken_over(dataset, ray_local, tmp_path, capsys):
+    # What a driver killed between writing the experiment folder and Tune's first save leaves.
+    (tmp_path / "one.toml").write_text(TINY_SWEEP.replace('"tiny"', '"one"').replace("lr = [3e-3, 1e-3]", "lr = [3e-3]")
+                                       .replace("ratio = [30, 44]", "ratio = [30]").replace("epochs = 2", "epochs = 1"))
+    folder = tmp_path / "exps" / "one"
+    folder.mkdir(parents=True)
+    (folder / "sweep.toml").write_text((tmp_path / "one.toml").read_text())
+    command = ["sweep", str(tmp_path / "one.toml"), "--dataset", str(dataset), "--storage", str(tmp_path / "exps"), "--quiet"]
+    assert main(command + ["--resume"]) == 0
+    assert "holds no saved Tune state yet" in capsys.readouterr().out
+    assert [r["status"] for r in read_results(folder)] == ["finished"]
 
 
 def test_asha_stops_the_weak_trials_early(dataset, ray_local, tmp_path):
@@ -265,3 +300,10 @@ def test_asha_stops_the_weak_trials_early(dataset, ray_local, tmp_path):
     assert "finished" in states and "stopped early" in states, states
     for row in rows:
         assert (row["status"] == "finished") == (row["epochs_done"] == "4")
+        # Every trial's chosen weights were scored on test once: by itself, or by the driver when ASHA stopped it.
+        assert row["test_scored_by"] == ("trial" if row["status"] == "finished" else "driver")
+        assert 0 <= float(row["test_map"]) <= 1 and 1 <= int(row["best_epoch"]) <= int(row["epochs_done"])
+        if row["status"] == "stopped early":
+            final = json.loads((tmp_path / "exps" / "asha" / row["trial"] / "final_scores.json").read_text())
+            assert final["epoch"] == int(row["best_epoch"]) and final["weights"] == "best"
+            assert final["metrics"]["test_map"] == float(row["test_map"])

@@ -54,6 +54,13 @@ def test_defaults_are_the_studys_fixed_facts(tmp_path):
         ("[grid]\nlr = [1e-3]\nratio = [30]\n[train]\ndropout = true\n", "train.dropout: expected a number, got True"),
         ("[grid]\nlr = [1e-3, 1e-3]\nratio = [30]\n", "grid.lr: a value is listed twice"),
         ("[grid\nlr = [1e-3]\n", "not valid TOML"),
+        ("[grid]\nlr = [1e-3]\nratio = [30]\n[run]\nreport_metric = 'test_map'\n",
+         "run.report_metric is now called run.select_metric"),
+        ("[grid]\nlr = [1e-3]\nratio = [30]\n[run]\nselect_metric = 'test_map'\n",
+         "run.select_metric = 'test_map': the test split is never used to choose; use a validation metric such as 'val_map'"),
+        ("[grid]\nlr = [1e-3]\nratio = [30]\n[scheduler]\ntype = 'asha'\nmetric = 'test_loss'\n",
+         "scheduler.metric = 'test_loss': the test split is never used to choose"),
+        ("[grid]\nlr = [1e-3]\nratio = [30]\n[run]\nselect_metric = 'val_mAP'\n", "run.select_metric: 'val_mAP' is not one of val_"),
     ],
 )
 def test_each_mistake_is_a_one_line_error_naming_the_key(tmp_path, text, message):
@@ -63,3 +70,22 @@ def test_each_mistake_is_a_one_line_error_naming_the_key(tmp_path, text, message
         load_sweep(path)
     assert message in str(caught.value) and str(path) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_select_metric_defaults_to_val_map_and_drives_the_scheduler(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("[grid]\nlr = [1e-3]\nratio = [30]\n[scheduler]\ntype = 'asha'\n")
+    assert load_sweep(path).run["select_metric"] == "val_map" and load_sweep(path).scheduler["metric"] == "val_map"
+    path.write_text("[grid]\nlr = [1e-3]\nratio = [30]\n[scheduler]\ntype = 'asha'\n[run]\nselect_metric = 'val_loss'\n")
+    assert load_sweep(path).scheduler["metric"] == "val_loss"
+
+
+def test_the_sweep_fingerprint_follows_what_is_trained_not_how_it_runs(tmp_path):
+    base = "[grid]\nlr = [1e-3]\nratio = [30]\n"
+    fingerprints = {}
+    for name, text in {"base": base, "renamed": "name = 'other'\n" + base,
+                       "resources": base + "[resources]\ncpus_per_trial = 2\n",
+                       "epochs": base + "[train]\nepochs = 10\n"}.items():
+        (tmp_path / f"{name}.toml").write_text(text)
+        fingerprints[name] = load_sweep(tmp_path / f"{name}.toml").fingerprint
+    assert fingerprints["base"] == fingerprints["renamed"] == fingerprints["resources"] != fingerprints["epochs"]

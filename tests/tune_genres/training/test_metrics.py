@@ -134,3 +134,43 @@ def test_scores_equal_scikit_learns(seed):
         assert f1(targets[:, g], predicted[:, g]) == pytest.approx(f1_score(targets[:, g], predicted[:, g], zero_division=0), abs=1e-12)
     assert f1(targets.ravel(), predicted.ravel()) == pytest.approx(f1_score(targets, predicted, average="micro", zero_division=0), abs=1e-12)
     assert f1(np.zeros(4, np.int64), np.zeros(4, np.int64)) == 0.0  # undefined: 0, as zero_division=0
+
+
+def test_tuned_thresholds_are_each_genres_f1_optimal_ones_ties_to_the_lower():
+    from tune_genres.training.metrics import tune_thresholds, tuned_metrics
+
+    probs = np.array([
+        [0.9, 0.30, 0.2],
+        [0.8, 0.20, 0.6],
+        [0.6, 0.20, 0.1],
+        [0.4, 0.10, 0.5],
+        [0.3, 0.05, 0.3],
+    ])
+    targets = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 0]])
+    # Genre 0: >=0.4 catches all 3 positives with 1 false positive: F1 6/7, the best; >=0.8 gives 0.8.
+    # Genre 1: >=0.2 catches both positives (and one negative, tied at 0.2): F1 0.8; >=0.3 gives 2/3.
+    # Genre 2: no positive: F1 is 0 at every threshold, so it keeps 0.5.
+    thresholds = tune_thresholds(probs, targets)
+    np.testing.assert_allclose(thresholds, [0.4, 0.2, 0.5])
+    # The exhaustive check: no threshold on a fine grid beats the chosen one's F1, and none lower ties it.
+    for g in range(2):
+        chosen = f1(targets[:, g], (probs[:, g] >= thresholds[g]).astype(int))
+        for t in np.linspace(0, 1, 1001):
+            score = f1(targets[:, g], (probs[:, g] >= t).astype(int))
+            assert score <= chosen + 1e-12
+            if t < thresholds[g] - 1e-9 and score == chosen:
+                # any lower threshold with the same F1 predicts the same rows (it lies in the same gap)
+                assert ((probs[:, g] >= t) == (probs[:, g] >= thresholds[g])).all()
+    tuned = tuned_metrics(probs, targets, thresholds)
+    assert set(tuned) == {"f1_micro_tuned", "f1_macro_tuned", "hamming_loss_tuned", "subset_accuracy_tuned"}
+    assert tuned["f1_macro_tuned"] == pytest.approx((6 / 7 + 0.8) / 2)
+    assert tuned["f1_macro_tuned"] > compute_metrics(probs, targets)["f1_macro"]
+
+
+def test_ties_between_thresholds_with_equal_f1_go_to_the_lowest():
+    from tune_genres.training.metrics import tune_thresholds
+
+    # >=0.9 predicts 1 row (1 TP of 2): F1 2/3; >=0.3 predicts 4 rows (2 TP): F1 2/3 too; the rest less.
+    probs = np.array([[0.9], [0.7], [0.5], [0.3], [0.1]])
+    targets = np.array([[1], [0], [0], [1], [0]])
+    assert tune_thresholds(probs, targets)[0] == pytest.approx(0.3)

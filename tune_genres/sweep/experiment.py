@@ -1,0 +1,65 @@
+"""The experiment folder's identity: what it records (experiment.json) and what may continue it.
+
+A resumed experiment must train on the same posters with the same sweep: a dataset rebuilt under
+the same path with another split would mix training posters into the test split, silently. So
+--resume compares fingerprints and refuses a change, before Ray starts. Tune restores the run's
+own settings (resources, concurrency) from its saved state and ignores new ones: a flag that
+would change them is refused rather than ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataset_builder.errors import BadInput
+from dataset_builder.store import Dataset
+
+from ..results.records import read_experiment
+from .sweep_file import Sweep
+
+
+def experiment_record(sweep: Sweep, dataset: Dataset, resources: dict, max_concurrent: int) -> dict:
+    return {
+        "dataset": str(dataset.root.resolve()),
+        "dataset_fingerprint": dataset.fingerprint,
+        "sweep": str(sweep.path),
+        "sweep_fingerprint": sweep.fingerprint,
+        "select_metric": sweep.run["select_metric"],
+        "resources": resources,
+        "max_concurrent": max_concurrent,
+    }
+
+
+def check_resume(exp_dir: Path, record: dict, flags: dict[str, object]) -> list[str]:
+    """Refuse to resume `exp_dir` with another dataset or sweep, or with flags that Tune would
+    ignore; `flags` maps each flag the user gave (None: not given) to the record key it sets.
+    Returns notes (an experiment from before experiment.json: nothing to compare)."""
+    saved = read_experiment(exp_dir)
+    if saved is None:
+        return [f"{exp_dir} records no fingerprints (started before they were kept): the dataset and sweep were not checked"]
+    new_name = f"--name {exp_dir.name}-2"
+    if saved["dataset_fingerprint"] != record["dataset_fingerprint"]:
+        raise BadInput(
+            f"--resume: dataset {record['dataset']} (fingerprint {record['dataset_fingerprint']}) is not the one "
+            f"{exp_dir} trained on ({saved['dataset']}, fingerprint {saved['dataset_fingerprint']}): resuming would "
+            f"mix splits; pass the same --dataset, or start a new experiment with {new_name} and no --resume"
+        )
+    if saved["sweep_fingerprint"] != record["sweep_fingerprint"]:
+        raise BadInput(
+            f"--resume: sweep file {record['sweep']} (fingerprint {record['sweep_fingerprint']}) differs from the one "
+            f"{exp_dir} was started with (its copy: {exp_dir / 'sweep.toml'}); resume with that file, or start a new "
+            f"experiment with {new_name} and no --resume"
+        )
+    for flag, (key, value) in flags.items():
+        if value is not None and value != _lookup(saved, key):
+            raise BadInput(
+                f"--resume: {flag} {value:g} differs from the experiment's {_lookup(saved, key):g} and Tune restores "
+                f"its own setting; drop {flag} to resume, or start a new experiment with {new_name}"
+            )
+    return []
+
+
+def _lookup(record: dict, key: str):
+    for part in key.split("."):
+        record = record[part]
+    return record

@@ -1,0 +1,54 @@
+"""Honest selection: validation chooses, test scores the choice once.
+
+A trial's best epoch is the one whose weights score best on `select_metric` (a validation metric);
+those weights are kept beside the latest ones. When the trial ends, score_chosen tunes each genre's
+decision threshold on the validation split with the chosen weights, then scores the test split
+with them, once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from torch import nn
+
+from .data import ResidentSplit
+from .loop import predict_split
+from .metrics import compute_metrics, lower_is_better, prefixed, tune_thresholds, tuned_metrics
+
+DEFAULT_SELECT_METRIC = "val_map"
+
+
+def improves(value: float, best: float, metric: str) -> bool:
+    """Is `value` of `metric` better than the best so far? A non-finite value never is; any finite
+    value beats a best that is not finite yet (NaN: no epoch has produced a score)."""
+    if not math.isfinite(value):
+        return False
+    if not math.isfinite(best):
+        return True
+    return value < best if lower_is_better(metric) else value > best
+
+
+def score_chosen(
+    model: nn.Module,
+    val: ResidentSplit,
+    test: ResidentSplit,
+    loss_name: str,
+    threshold: float = 0.5,
+) -> tuple[dict[str, float], np.ndarray]:
+    """(metrics, per-genre thresholds) of the chosen weights: thresholds tuned on `val`, then the
+    test split scored once: test_loss, test_* at `threshold`, and the thresholded ones again at
+    the tuned thresholds (test_*_tuned; val_*_tuned beside them, optimistic: tuned on those rows)."""
+    _, val_probs = predict_split(model, val, loss_name)
+    val_labels = val.labels.cpu().numpy()
+    thresholds = tune_thresholds(val_probs, val_labels)
+    test_loss, test_probs = predict_split(model, test, loss_name)
+    test_labels = test.labels.cpu().numpy()
+    metrics = {
+        "test_loss": test_loss,
+        **prefixed("test", compute_metrics(test_probs, test_labels, threshold)),
+        **prefixed("test", tuned_metrics(test_probs, test_labels, thresholds)),
+        **prefixed("val", tuned_metrics(val_probs, val_labels, thresholds)),
+    }
+    return metrics, thresholds
