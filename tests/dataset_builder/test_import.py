@@ -61,18 +61,25 @@ def test_broken_posters_are_recorded_and_skipped(tmp_path, capsys):
     assert "2 usable posters of 5 titles" in out
 
 
-def test_kaggle_layout_in_latin1(tmp_path, capsys):
+KAGGLE_ROWS = (
+    "imdbId,Imdb Link,Title,IMDB Score,Genre,Poster\n"
+    "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation|Adventure|Comedy,https://x.invalid/a.jpg\n"
+    "113497,http://www.imdb.com/title/tt113497,Amélie (2001),8.3,Comedy|Romance,https://x.invalid/b.jpg\n"
+)
+
+
+def import_kaggle(tmp_path, capsys, text: str):
+    """Kaggle's MovieGenre.csv (Latin-1) holding `text`, with both posters on disk, imported: run()'s result."""
     images = tmp_path / "img"
     images.mkdir()
     (images / "114709.jpg").write_bytes(jpeg_bytes())
     (images / "113497.jpg").write_bytes(jpeg_bytes())
-    text = (
-        "imdbId,Imdb Link,Title,IMDB Score,Genre,Poster\n"
-        "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation|Adventure|Comedy,https://x.invalid/a.jpg\n"
-        "113497,http://www.imdb.com/title/tt113497,Amélie (2001),8.3,Comedy|Romance,https://x.invalid/b.jpg\n"
-    )
     (tmp_path / "MovieGenre.csv").write_bytes(text.encode("iso-8859-1"))
-    code, _, _ = run(capsys, "import", tmp_path / "raw", "--format", "kaggle", "--csv", tmp_path / "MovieGenre.csv", "--images", images)
+    return run(capsys, "import", tmp_path / "raw", "--format", "kaggle", "--csv", tmp_path / "MovieGenre.csv", "--images", images)
+
+
+def test_kaggle_layout_in_latin1(tmp_path, capsys):
+    code, _, _ = import_kaggle(tmp_path, capsys, KAGGLE_ROWS)
     assert code == 0
     raw = read_raw(tmp_path / "raw")
     assert [(p.id, p.title, p.year, p.genres) for p in raw.posters] == [
@@ -146,18 +153,8 @@ def test_the_studys_published_set(shared_posters, tmp_path, capsys):
 
 
 def test_kaggle_repeated_imdb_ids_keep_the_first_and_record_the_rest_as_duplicates(tmp_path, capsys):
-    images = tmp_path / "img"
-    images.mkdir()
-    (images / "114709.jpg").write_bytes(jpeg_bytes())
-    (images / "113497.jpg").write_bytes(jpeg_bytes())
-    text = (
-        "imdbId,Imdb Link,Title,IMDB Score,Genre,Poster\n"
-        "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation|Adventure|Comedy,https://x.invalid/a.jpg\n"
-        "113497,http://www.imdb.com/title/tt113497,Amélie (2001),8.3,Comedy|Romance,https://x.invalid/b.jpg\n"
-        "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation,https://x.invalid/c.jpg\n"
-    )
-    (tmp_path / "MovieGenre.csv").write_bytes(text.encode("iso-8859-1"))
-    code, out, _ = run(capsys, "import", tmp_path / "raw", "--format", "kaggle", "--csv", tmp_path / "MovieGenre.csv", "--images", images)
+    repeated = "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation,https://x.invalid/c.jpg\n"
+    code, out, _ = import_kaggle(tmp_path, capsys, KAGGLE_ROWS + repeated)
     assert code == 0
     raw = read_raw(tmp_path / "raw")
     assert [(p.id, p.genres) for p in raw.posters] == [("tt0114709", ["Animation", "Adventure", "Comedy"]), ("tt0113497", ["Comedy", "Romance"])]

@@ -75,19 +75,25 @@ def logged_rows(result: Path) -> list[dict]:
     return rows
 
 
-def furthest_checkpoint_history(folder: Path) -> tuple[Path | None, list[dict]]:
-    """The trial's furthest readable checkpoint and the per-epoch rows it carries ((None, []) when none)."""
+def furthest_checkpoint(folder: Path) -> tuple[Path, dict] | None:
+    """The trial's furthest readable checkpoint, (its directory, its state), or None."""
     from ..training.checkpoint import load_checkpoint  # torch: only when there are checkpoints to read
 
-    furthest, where = None, None
+    found = None
     for directory in sorted(folder.glob("checkpoint_*")):
         try:
             state = load_checkpoint(directory)
         except BadInput:
             continue  # cut off mid-upload (a crash, a full disk): the checkpoints before it stand
-        if furthest is None or state["epoch"] >= furthest["epoch"]:
-            furthest, where = state, directory
-    return (where, furthest["history"]) if furthest else (None, [])
+        if found is None or state["epoch"] >= found[1]["epoch"]:
+            found = (directory, state)
+    return found
+
+
+def furthest_checkpoint_history(folder: Path) -> tuple[Path | None, list[dict]]:
+    """The trial's furthest readable checkpoint and the per-epoch rows it carries ((None, []) when none)."""
+    found = furthest_checkpoint(folder)
+    return (found[0], found[1]["history"]) if found else (None, [])
 
 
 def current_lineage(logged: list[dict]) -> list[dict]:

@@ -13,27 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset
 
 from ..models import DEFAULT_MODEL, model_from_config
 from ..results.records import read_final_scores, read_status, write_final_scores
-from ..results.trials import read_trials
-from ..training.checkpoint import load_checkpoint
+from ..results.trials import furthest_checkpoint, read_trials
 from ..training.data import ResidentSplit
 from ..training.selection import score_chosen
-
-
-def furthest_checkpoint(folder: Path) -> tuple[Path, dict] | None:
-    found = None
-    for directory in sorted(folder.glob("checkpoint_*")):
-        try:
-            state = load_checkpoint(directory)
-        except BadInput:
-            continue
-        if found is None or state["epoch"] >= found[1]["epoch"]:
-            found = (directory, state)
-    return found
 
 
 def score_stopped_trials(exp_dir: Path, dataset: Dataset) -> list[str]:
