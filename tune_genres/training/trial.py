@@ -116,16 +116,8 @@ def run_trial(
         last = epoch == epochs
         thresholds = None
         if last:
-            # The last epoch's weights, for comparison only: nothing is chosen by these.
-            last_loss, last_probs = predict_split(model, test, config["loss"])
-            metrics["last_test_loss"] = last_loss
-            metrics.update(prefixed("last_test", compute_metrics(last_probs, arrays["labels"][arrays["test"]], config["threshold"])))
-            # The chosen weights: the best epoch's (the last epoch's when no epoch scored a finite value).
-            chosen = model_from_config(DEFAULT_MODEL, model.config).to(device, memory_format=torch.channels_last)
-            chosen.load_state_dict(best_weights if best_weights is not None else model.state_dict())
-            scores, thresholds = score_chosen(chosen, val, test, config["loss"], config["threshold"])
+            scores, thresholds = score_at_end(model, best_weights, val, test, config)
             metrics.update(scores)
-            del chosen
         # Wall-clock end of the epoch (Tune keeps a reported timestamp): rows from the checkpoint's
         # history and from result.json then say when they happened alike.
         metrics["timestamp"] = time.time()
@@ -147,3 +139,16 @@ def run_trial(
                 report(metrics, checkpoint_dir=directory)
         else:
             report(metrics)
+
+
+def score_at_end(model, best_weights: dict | None, val: ResidentSplit, test: ResidentSplit, config: dict):
+    """At the trial's end: (metrics, thresholds). The chosen weights, the best epoch's (the last's
+    when no epoch scored a finite value), get thresholds tuned on validation and the test split
+    scored once (test_*); the last epoch's weights are scored too, for comparison only (last_test_*)."""
+    last_loss, last_probs = predict_split(model, test, config["loss"])
+    test_labels = test.labels.cpu().numpy()
+    metrics = {"last_test_loss": last_loss, **prefixed("last_test", compute_metrics(last_probs, test_labels, config["threshold"]))}
+    chosen = model_from_config(DEFAULT_MODEL, model.config).to(test.device, memory_format=torch.channels_last)
+    chosen.load_state_dict(best_weights if best_weights is not None else model.state_dict())
+    scores, thresholds = score_chosen(chosen, val, test, config["loss"], config["threshold"])
+    return {**metrics, **scores}, thresholds
