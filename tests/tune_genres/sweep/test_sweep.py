@@ -262,6 +262,7 @@ def test_resume_refuses_a_rebuilt_dataset_a_changed_sweep_and_flags_tune_would_i
     # The same posters rebuilt with another split seed, under another path: its test split holds training posters.
     rebuilt = tmp_path / "rebuilt"
     build(dataset.parent / "raw", rebuilt, "top:4", ratios=[30, 44], seed=1)
+    capsys.readouterr()  # the build's progress bar
     resume = ["sweep", str(finished / "sweep.toml"), "--storage", str(finished.parent), "--resume"]
     assert main(resume + ["--dataset", str(rebuilt)]) == 2
     err = capsys.readouterr().err.strip()
