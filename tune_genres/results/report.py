@@ -50,7 +50,7 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None) -> dict:
     write_atomic(exp_dir / "results.md", lambda p: p.write_text(markdown))
     write_atomic(exp_dir / "heatmap.png", lambda p: heatmap(table, metric, p))
     write_atomic(exp_dir / "learning-curves.png", lambda p: learning_curves(trials, p))
-    return {"table": table, "markdown": markdown}
+    return {"table": table, "markdown": markdown, "select": select}
 
 
 def best_trial(table: pd.DataFrame, metric: str):

@@ -19,7 +19,7 @@ from dataset_builder.store import Dataset, open_dataset
 
 from ..results.records import write_experiment
 from .experiment import check_resume, experiment_record
-from .naming import trial_index, trial_name
+from .naming import TrialNamer
 from .search import search_algorithm, searched_space
 from .sweep_file import Sweep
 
@@ -173,6 +173,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     swept = sweep.swept_keys()
     # Drawn values need the trial's index to stay unique and short; a grid's names are its values.
     sampled = sweep.algorithm != "grid" or sweep.search["num_samples"] > 1
+    namer = TrialNamer(swept, sampled, start=next_trial_index(exp_dir) if resume and local else 0)
     callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid) + list(sweep.distributions), sweep.run["select_metric"],
                                      sweep.distributions), TrialStatusCallback()] + default_loggers() + options.callbacks
     run_config = tune.RunConfig(
@@ -190,6 +191,9 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
         # Tune restores the run config it pickled; how much it prints is safe to change.
         if tuner._local_tuner is not None:  # None through a Ray client (ray://), where it stays as saved
             tuner._local_tuner._run_config.verbose = options.verbose
+            # The namer pickled at the start would number new trials from 0 again: go on from the last.
+            tuner._local_tuner._tune_config.trial_name_creator = namer
+            tuner._local_tuner._tune_config.trial_dirname_creator = namer
     else:
         search_alg = search_algorithm(sweep, max_concurrent)
         tuner = tune.Tuner(
@@ -205,8 +209,8 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
                 # torch (benchmarks/README.md: a demo trial's start-up 4.1 s -> 1.8 s, Ray's share of
                 # the demo sweep 20% -> 4-10%).
                 reuse_actors=True,
-                trial_name_creator=lambda trial: trial_name(trial.config, swept, trial_index(trial.trial_id) if sampled else None),
-                trial_dirname_creator=lambda trial: trial_name(trial.config, swept, trial_index(trial.trial_id) if sampled else None),
+                trial_name_creator=namer,
+                trial_dirname_creator=namer,
             ),
             run_config=run_config,
         )
@@ -217,6 +221,12 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     if local:
         score_stopped_trials(Path(exp_dir), dataset)
     return exp_dir
+
+
+def next_trial_index(exp_dir: str) -> int:
+    """One past the highest index of the sampled trials' folders (`0007_lr=...`) in the experiment."""
+    indices = [int(p.name[:4]) for p in Path(exp_dir).glob("[0-9][0-9][0-9][0-9]_*") if p.is_dir()]
+    return max(indices, default=-1) + 1
 
 
 def storage_failure(error: BaseException, storage: str) -> BadInput | None:

@@ -17,6 +17,22 @@ def trial_name(config: dict, swept: list[str], index: int | None = None) -> str:
     return f"{index:04d}_" + ",".join(f"{SWEPT.get(k, k)}={format_value(k, values[k])}" for k in keys)
 
 
-def trial_index(trial_id: str) -> int:
-    """Tune's trial ids end with the trial's number: 'a1b2c_00007' -> 7."""
-    return int(trial_id.rsplit("_", 1)[-1])
+class TrialNamer:
+    """Tune's trial_name_creator and trial_dirname_creator: a trial's name, the same for both calls.
+    A sampled sweep numbers its trials in the order Tune creates them, from `start` (on --resume,
+    the trials the experiment already holds)."""
+
+    def __init__(self, swept: list[str], sampled: bool, start: int = 0):
+        self.swept, self.sampled, self.next = swept, sampled, start
+        self.indices: dict[str, int] = {}
+
+    def __deepcopy__(self, memo) -> "TrialNamer":
+        return self  # Tune deep-copies the experiment's spec, namer included, for each trial: one count for all
+
+    def __call__(self, trial) -> str:
+        if not self.sampled:
+            return trial_name(trial.config, self.swept)
+        if trial.trial_id not in self.indices:
+            self.indices[trial.trial_id] = self.next
+            self.next += 1
+        return trial_name(trial.config, self.swept, self.indices[trial.trial_id])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tune_genres.sweep.driver import param_space, scheduler_milestones
-from tune_genres.sweep.naming import trial_index, trial_name
+from tune_genres.sweep.naming import TrialNamer, trial_name
 from tune_genres.sweep.search import search_algorithm, searched_space, searcher_metric
 from tune_genres.sweep.sweep_file import Sweep
 
@@ -87,6 +87,11 @@ def test_sampled_trial_names_are_unique_short_and_readable():
     for short, key in (("lr", "lr"), ("do", "dropout")):  # drawn numbers rounded to 3 significant digits
         assert len(parts[short].split("e")[0].replace(".", "").lstrip("0")) <= 3
         assert abs(float(parts[short]) - c[key]) <= 5e-3 * c[key]
-    assert trial_index("5beb2_00007") == 7
+    namer = TrialNamer(swept, sampled=True, start=5)
+    trials = [type("Trial", (), {"trial_id": f"id{i}", "config": c}) for i, c in enumerate(configs[:2])]
+    import copy
+
+    assert copy.deepcopy(namer) is namer  # Tune copies the spec per trial; the count must be shared
+    assert [namer(t) for t in trials + trials][:3] == [f"0005_{names[0][5:]}", f"0006_{names[1][5:]}", f"0005_{names[0][5:]}"]
     # a grid keeps its names exactly: a resumed old experiment finds its trials
     assert trial_name({"lr": 1e-3, "ratio": 58, "loss": "bce"}, ["lr", "ratio"]) == "lr=1e-3,r=58"

@@ -139,3 +139,15 @@ def test_a_bad_set_is_one_line(tmp_path, override, message):
     with pytest.raises(BadInput) as caught:
         load_sweep(path, [override])
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_cli_refuses_a_bad_set_with_exit_2_before_ray_starts(tmp_path, capsys):
+    from tune_genres.cli import main
+
+    path = tmp_path / "s.toml"
+    path.write_text("[grid]\nlr = [1e-3]\nratio = [30]\n")
+    code = main(["sweep", str(path), "--dataset", str(tmp_path / "nowhere"), "--set", "train.epochs=2",
+                 "--set", "space.lr={loguniform=[1e-4,1e-2]}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.endswith(f"{path}: both [grid] and [space]; keep one ([space] takes lists too)")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "experiments").exists()
