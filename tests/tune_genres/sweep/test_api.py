@@ -85,4 +85,10 @@ def test_the_readme_notebook_example_runs_and_returns_the_results(tmp_path):
     copy = tomllib.loads((exp / "sweep.toml").read_text())
     assert copy["search"] == {"algorithm": "tpe", "num_samples": 3, "seed": 0} and copy["train"]["epochs"] == 2
     assert json.loads((exp / "experiment.json").read_text())["search"] == "tpe"
-    assert (exp / "results.csv").is_file() and (exp / "results.md").is_file()
+    assert (exp / "results.csv").is_file() and not (exp / "heatmap.png").exists()  # a search ranks, a grid maps
+    markdown = (exp / "results.md").read_text()
+    assert "## The 3 best of 3 trials by val_map" in markdown and "| lr \\ ratio |" not in markdown
+    assert "## Which hyperparameters mattered" in markdown and "fANOVA over 3 trials' best val_map" in markdown
+    importance = (exp / "importance.csv").read_text().splitlines()
+    assert importance[0] == "parameter,importance,method" and {line.split(",")[0] for line in importance[1:]} == {"lr", "dropout"}
+    assert (exp / "parallel-coordinates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -95,3 +95,19 @@ def test_sampled_trial_names_are_unique_short_and_readable():
     assert [namer(t) for t in trials + trials][:3] == [f"0005_{names[0][5:]}", f"0006_{names[1][5:]}", f"0005_{names[0][5:]}"]
     # a grid keeps its names exactly: a resumed old experiment finds its trials
     assert trial_name({"lr": 1e-3, "ratio": 58, "loss": "bce"}, ["lr", "ratio"]) == "lr=1e-3,r=58"
+
+
+def test_hparams_gives_drawn_values_an_interval_domain_and_lists_a_discrete_one():
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+    from torch.utils.tensorboard.summary import hparams
+
+    from tune_genres.sweep.tensorboard import with_intervals
+
+    s = sweep("tpe")
+    experiment, _, _ = hparams({"lr": 1e-5, "dropout": 0.1, "ratio": 30}, {"best/val_map": 0.0},
+                               hparam_domain_discrete={"ratio": [30, 58]})
+    with_intervals(experiment, s.distributions)
+    infos = {i.name: i for i in HParamsPluginData.FromString(experiment.value[0].metadata.plugin_data.content).experiment.hparam_infos}
+    assert (infos["lr"].domain_interval.min_value, infos["lr"].domain_interval.max_value) == (1e-5, 1e-2)
+    assert (infos["dropout"].domain_interval.min_value, infos["dropout"].domain_interval.max_value) == (0.1, 0.7)
+    assert [v.number_value for v in infos["ratio"].domain_discrete.values] == [30, 58]
