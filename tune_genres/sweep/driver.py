@@ -2,7 +2,7 @@
 
 Order of work: check everything (sweep file, dataset, ratios, experiment folder, and on --resume
 that the dataset and sweep are the ones it started with), start or join Ray, put each needed
-ratio's arrays into the object store once, run the grid, score the test split of trials the
+ratio's arrays into the object store once, run the grid or search, score the test split of trials the
 scheduler stopped early, write the report.
 """
 
