@@ -8,16 +8,16 @@ from pathlib import Path
 
 from dataset_builder.errors import BadInput
 
-from ..results.report import write_report
-from ..sweep.driver import SweepOptions, run_sweep
+from ..sweep.api import run_sweep
 from ..sweep.sweep_file import load_sweep
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep",
-        help="run a sweep file's grid with Ray Tune",
-        description="Train every combination in SWEEP.toml's [grid] on DATASET with Ray Tune, on a local Ray "
+        help="run a sweep file's grid or search with Ray Tune",
+        description="Train every combination in SWEEP.toml's [grid], or num_samples draws from its [space] "
+        "([search] algorithm random or tpe), on DATASET with Ray Tune, on a local Ray "
         "or the cluster at --address; TensorBoard events, checkpoints and results go to STORAGE/NAME, and the "
         "report (results.csv, results.md, heatmap.png, learning-curves.png) is written at the end.",
     )
@@ -29,37 +29,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: the sweep file's, else 1)")
     p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial; fractions pack trials on a GPU (default 0)")
     p.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: as resources allow)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override one sweep-file key, VALUE in TOML syntax (train.epochs=2, "
+                   "'space.lr={loguniform=[1e-4,1e-2]}'); repeatable; the experiment's sweep.toml records the result")
     p.add_argument("--resume", action="store_true", help="finish an interrupted experiment of the same --storage/--name")
     p.add_argument("--quiet", action="store_true", help="no per-epoch table from Tune")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    sweep = load_sweep(args.sweep)
-    options = SweepOptions(
+    sweep = load_sweep(args.sweep, args.overrides)
+    results = run_sweep(
+        sweep,
         dataset=args.dataset,
-        address=args.address,
         storage=args.storage,
         name=args.name,
+        address=args.address,
+        resume=args.resume,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
-        resume=args.resume,
         verbose=0 if args.quiet else 1,
     )
-    exp_dir = run_sweep(sweep, options)
-    if "://" in exp_dir:
+    exp_dir = results.path
+    if results.table is None:
         print(f"Experiment written to {exp_dir}; copy it locally and run `tune-genres report` on it.")
         return 0
-    try:
-        report = write_report(exp_dir)
-    except OSError as e:
-        raise BadInput(f"{exp_dir}: cannot write the report there ({e.strerror or e}); the experiment is intact: "
-                       f"make room, then run `tune-genres report {exp_dir}`") from None
-    print(report["markdown"])
+    print(results.markdown)
     print(f"Report: {exp_dir}/results.md, results.csv, heatmap.png, learning-curves.png")
     print(f"Curves and the HParams table: tensorboard --logdir {exp_dir} --host 127.0.0.1")
-    table = report["table"]
+    table = results.table
     failed = table[table["status"] == "error"]["trial"].tolist()
     if failed:
         print(f"tune-genres: {len(failed)} of {len(table)} trials failed ({', '.join(failed)}; why: error.txt in each "

@@ -54,3 +54,46 @@ def learning_curves(trials: list[Trial], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     plt.close(fig)
+
+
+def parallel_coordinates(table: pd.DataFrame, params: list[str], metric: str, path: Path) -> None:
+    """One line per trial across the swept parameters to `metric`, coloured by it. Each axis spans
+    the values the trials took (lr on a log scale; a categorical value at its rank among them)."""
+    import numpy as np
+
+    scored = table.dropna(subset=[metric])
+    axes_keys = [*params, metric]
+    positions, labels = {}, {}
+    for key in axes_keys:
+        values = scored[key]
+        if key in params and (values.dtype == object or values.nunique() <= 6):
+            levels = sorted(values.unique().tolist(), key=lambda v: (isinstance(v, str), v))
+            positions[key] = values.map({v: i / max(len(levels) - 1, 1) for i, v in enumerate(levels)}).astype(float)
+            labels[key] = (format_lr(levels[0]) if key == "lr" else str(levels[0]), format_lr(levels[-1]) if key == "lr" else str(levels[-1]))
+            continue
+        numbers = np.log10(values.astype(float)) if key == "lr" else values.astype(float)
+        low, high = float(numbers.min()), float(numbers.max())
+        positions[key] = (numbers - low) / (high - low) if high > low else numbers * 0 + 0.5
+        shown = (10 ** low, 10 ** high) if key == "lr" else (low, high)
+        labels[key] = tuple(format_lr(v) if key == "lr" else f"{v:.3g}" for v in shown)
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(axes_keys), 4.5))
+    colours = plt.get_cmap("viridis")
+    values = scored[metric].astype(float)
+    span = (values.min(), values.max())
+    for i in range(len(scored)):
+        value = values.iloc[i]
+        shade = (value - span[0]) / (span[1] - span[0]) if span[1] > span[0] else 0.5
+        ax.plot(range(len(axes_keys)), [positions[k].iloc[i] for k in axes_keys], color=colours(shade), alpha=0.8)
+    for x, key in enumerate(axes_keys):
+        ax.axvline(x, color="grey", linewidth=0.8)
+        ax.text(x, -0.08, labels[key][0], ha="center", va="top", fontsize=8)
+        ax.text(x, 1.04, labels[key][1], ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(axes_keys)), axes_keys)
+    ax.set_yticks([])
+    ax.set_ylim(-0.18, 1.14)
+    ax.set_title(f"{len(scored)} trials: swept parameters -> {metric}")
+    mappable = plt.cm.ScalarMappable(cmap=colours, norm=plt.Normalize(*span))
+    fig.colorbar(mappable, ax=ax, label=metric)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    plt.close(fig)

@@ -5,7 +5,10 @@
                            the checkpoint holding the best weights, time, node
     results.md             the learning rate x ratio table of one metric, the baselines beside it,
                            the best trial, chosen by the experiment's select_metric (validation)
-    heatmap.png            that table as a heatmap (one panel per other swept value)
+                           (a random or TPE search: its 10 best trials instead), which hyperparameters mattered
+    heatmap.png            that table as a heatmap (one panel per other swept value; a grid's only)
+    importance.csv         parameter, importance, method: fANOVA over the trials' best select_metric
+    parallel-coordinates.png   one line per trial across the swept parameters to the select_metric
     learning-curves.png    validation metric and training loss per epoch, one line per trial
 """
 
@@ -22,7 +25,9 @@ from dataset_builder.errors import BadInput
 
 from ..training.hyperparameters import format_lr
 from ..training.metrics import lower_is_better, metric_name
-from .charts import fmt, heatmap, learning_curves
+from .charts import fmt, heatmap, learning_curves, parallel_coordinates
+from .importance import importance, importance_lines, swept_parameters
+from .records import read_experiment
 from ..training.metrics import THRESHOLDED
 from .trials import SHOWN, grouping_keys, read_trials, select_metric, trial_row
 
@@ -45,12 +50,26 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None) -> dict:
     baselines_path = exp_dir / "baselines.json"
     baselines = json.loads(baselines_path.read_text()) if baselines_path.is_file() else None
 
+    record = read_experiment(exp_dir) or {}
+    searched = record.get("search", "grid") != "grid"
+    if searched:
+        table = best_first(table, f"best_{select}")
+    params = swept_parameters(table)
+    found, rested_on = importance(table, select) if params else (None, 0)
+
     write_atomic(exp_dir / "results.csv", lambda p: table.to_csv(p, index=False))
-    markdown = results_markdown(exp_dir, table, metric, select, baselines)
+    markdown = results_markdown(exp_dir, table, metric, select, baselines, searched)
+    if found is not None:
+        stopped = int((table["status"] == "stopped early").sum())
+        markdown += "\n" + "\n".join(importance_lines(found, rested_on, select, stopped))
+        write_atomic(exp_dir / "importance.csv", lambda p: found.to_csv(p, index=False))
+        write_atomic(exp_dir / "parallel-coordinates.png",
+                     lambda p: parallel_coordinates(table, params, f"best_{select}", p))
     write_atomic(exp_dir / "results.md", lambda p: p.write_text(markdown))
-    write_atomic(exp_dir / "heatmap.png", lambda p: heatmap(table, metric, p))
+    if not searched:
+        write_atomic(exp_dir / "heatmap.png", lambda p: heatmap(table, metric, p))
     write_atomic(exp_dir / "learning-curves.png", lambda p: learning_curves(trials, p))
-    return {"table": table, "markdown": markdown}
+    return {"table": table, "markdown": markdown, "select": select}
 
 
 def best_trial(table: pd.DataFrame, metric: str):
@@ -60,7 +79,8 @@ def best_trial(table: pd.DataFrame, metric: str):
     return scored.loc[scored[metric].idxmin() if lower_is_better(metric) else scored[metric].idxmax()]
 
 
-def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: str, baselines: dict | None) -> str:
+def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: str, baselines: dict | None,
+                     searched: bool = False) -> str:
     split = "test" if metric.startswith(("test_", "last_test_")) else "val"
     others = grouping_keys(table)
     lines = [f"# Results: {exp_dir.name}", ""]
@@ -74,7 +94,9 @@ def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: st
             f"{counts.get('train', '?')} train / {counts.get('val', '?')} val / {counts.get('test', '?')} test posters)."
         )
     lines.append("")
-    groups = table.groupby(others) if others else [((), table)]
+    groups = [] if searched else table.groupby(others) if others else [((), table)]
+    if searched:
+        lines += top_trials_lines(table, metric, select)
     for key, group in groups:
         if others:
             key = key if isinstance(key, tuple) else (key,)
@@ -101,6 +123,23 @@ def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: st
     lines.append("categorical_accuracy is the study's \"accuracy\" (Keras categorical accuracy: the top prediction "
                  "equals the first positive genre in list order); read it beside the baselines, never alone.")
     return "\n".join(lines) + "\n"
+
+
+def top_trials_lines(table: pd.DataFrame, metric: str, select: str, count: int = 10) -> list[str]:
+    """A search's best trials by select_metric, with their swept values (the lr x ratio table of a grid)."""
+    params = swept_parameters(table)
+    ranked = best_first(table, f"best_{select}").head(count)
+    columns = [*params, f"best_{select}", *([metric] if metric != f"best_{select}" else []), "epochs_done", "status"]
+    lines = [f"## The {len(ranked)} best of {len(table)} trials by {select}", "",
+             "| # | trial | " + " | ".join(columns) + " |", "|---:|---|" + "---:|" * len(columns)]
+    for rank, (_, row) in enumerate(ranked.iterrows(), 1):
+        cells = [format_lr(row[c]) if c == "lr" else fmt(row[c]) if isinstance(row[c], float) else str(row[c]) for c in columns]
+        lines.append(f"| {rank} | {row['trial']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def best_first(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    return table.sort_values(column, ascending=lower_is_better(column.removeprefix("best_")), na_position="last")
 
 
 def best_trial_lines(table: pd.DataFrame, select: str, baselines: dict | None) -> list[str]:

@@ -2,7 +2,7 @@
 
 Order of work: check everything (sweep file, dataset, ratios, experiment folder, and on --resume
 that the dataset and sweep are the ones it started with), start or join Ray, put each needed
-ratio's arrays into the object store once, run the grid, score the test split of trials the
+ratio's arrays into the object store once, run the grid or search, score the test split of trials the
 scheduler stopped early, write the report.
 """
 
@@ -19,7 +19,8 @@ from dataset_builder.store import Dataset, open_dataset
 
 from ..results.records import write_experiment
 from .experiment import check_resume, experiment_record
-from .naming import trial_name
+from .naming import TrialNamer
+from .search import search_algorithm, searched_space
 from .sweep_file import Sweep
 
 # Ray's automatic TensorBoard logger would add a second set of curves and one hparams run per
@@ -56,14 +57,12 @@ def check_dataset(sweep: Sweep, dataset: Dataset) -> None:
     if missing:
         raise BadInput(
             f"{dataset.root}: no ratio {', '.join(map(str, missing))} in this dataset (it has "
-            f"{', '.join(map(str, dataset.ratios))}); rebuild with --ratios or edit {sweep.path} grid.ratio"
+            f"{', '.join(map(str, dataset.ratios))}); rebuild with --ratios or edit {sweep.path} {sweep.section}.ratio"
         )
 
 
 def param_space(sweep: Sweep) -> dict:
-    from ray import tune
-
-    space = {k: tune.grid_search(v) if len(v) > 1 else v[0] for k, v in sweep.grid.items()}
+    space = searched_space(sweep)
     space.update(sweep.train)
     space["select_metric"] = sweep.run["select_metric"]
     space["sweep_fingerprint"] = sweep.fingerprint
@@ -77,7 +76,7 @@ def scheduler_milestones(sweep: Sweep) -> list[int]:
     if sweep.scheduler["type"] != "asha":
         return []
     milestones, epoch = [], sweep.scheduler["grace_period"]
-    while epoch < sweep.train["epochs"]:
+    while epoch < sweep.max_epochs:
         milestones.append(epoch)
         epoch *= sweep.scheduler["reduction_factor"]
     return milestones
@@ -117,7 +116,8 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     dataset = open_dataset(options.dataset)
     check_dataset(sweep, dataset)
     trial_resources = resources(sweep, options)
-    max_concurrent = options.max_concurrent if options.max_concurrent is not None else sweep.resources["max_concurrent"]
+    max_concurrent = (options.max_concurrent if options.max_concurrent is not None
+                      else sweep.search["max_concurrent"] or sweep.resources["max_concurrent"])
     if max_concurrent < 0:
         raise BadInput(f"--max-concurrent {max_concurrent}: expected 0 (no limit) or more")
     storage = options.storage or str(Path(DEFAULT_STORAGE).resolve())
@@ -161,7 +161,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     check_shared_storage(storage)
     if local:
         Path(exp_dir).mkdir(parents=True, exist_ok=True)
-        (Path(exp_dir) / SWEEP_COPY).write_text(sweep.path.read_text())
+        (Path(exp_dir) / SWEEP_COPY).write_text(sweep.text or sweep.path.read_text())
         if not resume:
             write_experiment(Path(exp_dir), record)
     write_baselines(dataset, exp_dir)
@@ -171,7 +171,11 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     trainable = tune.with_resources(tune.with_parameters(train_trial, data=data), trial_resources)
 
     swept = sweep.swept_keys()
-    callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid), sweep.run["select_metric"]), TrialStatusCallback()] + default_loggers() + options.callbacks
+    # Drawn values need the trial's index to stay unique and short; a grid's names are its values.
+    sampled = sweep.algorithm != "grid" or sweep.search["num_samples"] > 1
+    namer = TrialNamer(swept, sampled, start=next_trial_index(exp_dir) if resume and local else 0)
+    callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid) + list(sweep.distributions), sweep.run["select_metric"],
+                                     sweep.distributions), TrialStatusCallback()] + default_loggers() + options.callbacks
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage,
@@ -187,19 +191,26 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
         # Tune restores the run config it pickled; how much it prints is safe to change.
         if tuner._local_tuner is not None:  # None through a Ray client (ray://), where it stays as saved
             tuner._local_tuner._run_config.verbose = options.verbose
+            # The namer pickled at the start would number new trials from 0 again: go on from the last.
+            tuner._local_tuner._tune_config.trial_name_creator = namer
+            tuner._local_tuner._tune_config.trial_dirname_creator = namer
     else:
+        search_alg = search_algorithm(sweep, max_concurrent)
         tuner = tune.Tuner(
             trainable,
             param_space=param_space(sweep),
             tune_config=tune.TuneConfig(
                 scheduler=scheduler(sweep),
-                max_concurrent_trials=max_concurrent or None,
+                search_alg=search_alg,
+                num_samples=sweep.search["num_samples"],
+                # the searcher limits itself (ConcurrencyLimiter, BasicVariantGenerator's max_concurrent)
+                max_concurrent_trials=(max_concurrent or None) if search_alg is None else None,
                 # A trial reuses a finished one's worker process: no new process, no second import of
                 # torch (benchmarks/README.md: a demo trial's start-up 4.1 s -> 1.8 s, Ray's share of
                 # the demo sweep 20% -> 4-10%).
                 reuse_actors=True,
-                trial_name_creator=lambda trial: trial_name(trial.config, swept),
-                trial_dirname_creator=lambda trial: trial_name(trial.config, swept),
+                trial_name_creator=namer,
+                trial_dirname_creator=namer,
             ),
             run_config=run_config,
         )
@@ -210,6 +221,12 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     if local:
         score_stopped_trials(Path(exp_dir), dataset)
     return exp_dir
+
+
+def next_trial_index(exp_dir: str) -> int:
+    """One past the highest index of the sampled trials' folders (`0007_lr=...`) in the experiment."""
+    indices = [int(p.name[:4]) for p in Path(exp_dir).glob("[0-9][0-9][0-9][0-9]_*") if p.is_dir()]
+    return max(indices, default=-1) + 1
 
 
 def storage_failure(error: BaseException, storage: str) -> BadInput | None:
@@ -238,7 +255,7 @@ def scheduler(sweep: Sweep):
         time_attr="epoch",
         metric=sweep.scheduler["metric"],
         mode=mode(sweep.scheduler["metric"]),
-        max_t=sweep.train["epochs"],
+        max_t=sweep.max_epochs,
         grace_period=sweep.scheduler["grace_period"],
         reduction_factor=sweep.scheduler["reduction_factor"],
     )

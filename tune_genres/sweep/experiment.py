@@ -25,6 +25,7 @@ def experiment_record(sweep: Sweep, dataset: Dataset, resources: dict, max_concu
         "sweep": str(sweep.path),
         "sweep_fingerprint": sweep.fingerprint,
         "select_metric": sweep.run["select_metric"],
+        "search": sweep.algorithm,
         "resources": resources,
         "max_concurrent": max_concurrent,
     }

@@ -5,6 +5,8 @@ nearest valid one, a wrong type or an out-of-range value gets a one-line error n
 and the key.
 
     [grid]        lists; their cross product is the trials (learning rate x ratio x loss ...)
+    [space]       or: lists and distributions ({loguniform = [1e-5, 1e-2]}, sweep/search_space.py)
+    [search]      algorithm (grid | random | tpe), num_samples, seed, max_concurrent
     [train]       fixed per-trial settings
     [scheduler]   optional early stopping (ASHA)
     [resources]   per-trial CPUs/GPUs and concurrency (overridable on the command line)
@@ -26,6 +28,8 @@ from dataset_builder.errors import BadInput
 
 from ..training.hyperparameters import HYPERPARAMETERS, LOSSES, PRECISIONS
 from ..training.metrics import RANKING_METRICS
+from .search_space import Distribution, parse_distribution
+from .toml_text import toml_text
 
 
 
@@ -75,10 +79,13 @@ HYPERPARAMETER_KEYS: dict[str, Key] = {
     "seed": Key(int, 0, low=0),
 }
 GRID_KEYS: dict[str, Key] = {key: HYPERPARAMETER_KEYS[key] for key in HYPERPARAMETERS}
+EPOCHS = Key(int, 50, low=1, high=10_000)
+# [space] (and [grid]) may also vary the number of epochs; a single value stays a [train] setting.
+SPACE_KEYS: dict[str, Key] = {**GRID_KEYS, "epochs": EPOCHS}
 # The study's fixed facts are the defaults: Adam(.9, .999, 1e-8), batch 32, 50 epochs, dropout .5.
 TRAIN_KEYS: dict[str, Key] = {
     **{k: v for k, v in GRID_KEYS.items() if k not in ("lr", "ratio")},
-    "epochs": Key(int, 50, low=1, high=10_000),
+    "epochs": EPOCHS,
     "beta1": Key(float, 0.9, low=0.0, high=1.0, ),
     "beta2": Key(float, 0.999, low=0.0, high=1.0),
     "eps": Key(float, 1e-8, low=0.0, low_open=True, high=1.0),
@@ -112,8 +119,19 @@ RUN_KEYS: dict[str, Key] = {
     # the best trial: a validation metric, always; the test split scores the chosen weights once.
     "select_metric": Key(str, "val_map", choices=SELECTABLE),
 }
+ALGORITHMS = ("grid", "random", "tpe")
+SEARCH_KEYS: dict[str, Key] = {
+    # grid: every combination of the lists; random: draws from the space; tpe: Optuna's TPE through
+    # Ray Tune's OptunaSearch, which chooses each next point from the trials' best select_metric.
+    "algorithm": Key(str, "grid", choices=ALGORITHMS),
+    "num_samples": Key(int, 1, low=1, high=100_000),  # trials drawn; for a grid, repeats of it
+    "seed": Key(int, 0, low=0),  # the same seed draws the same sequence of configurations
+    "max_concurrent": Key(int, 0, low=0),  # 0: [resources] max_concurrent's
+}
 SECTIONS: dict[str, dict[str, Key]] = {
-    "grid": GRID_KEYS,
+    "grid": SPACE_KEYS,
+    "space": SPACE_KEYS,
+    "search": SEARCH_KEYS,
     "train": TRAIN_KEYS,
     "scheduler": SCHEDULER_KEYS,
     "resources": RESOURCE_KEYS,
@@ -124,7 +142,8 @@ TOP_LEVEL = ("name", "description", *SECTIONS)
 
 @dataclass
 class Sweep:
-    """A validated sweep: the grid (lists), fixed settings, and the run's settings."""
+    """A validated sweep: the lists (grid axes, or choices under random/tpe), the distributions,
+    fixed settings, the search and the run's settings."""
 
     path: Path
     name: str
@@ -134,25 +153,56 @@ class Sweep:
     scheduler: dict[str, Any]
     resources: dict[str, Any]
     run: dict[str, Any] = field(default_factory=dict)
+    distributions: dict[str, Distribution] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=lambda: {k: spec.default for k, spec in SEARCH_KEYS.items()})
+    section: str = "grid"  # where the file gave its lists: [grid] or [space]
+    text: str = ""  # the sweep as TOML: the file's own text, or the merged content after --set
+
+    @classmethod
+    def from_dict(cls, data: dict, name: str = "sweep") -> "Sweep":
+        """What a sweep file holds, as a dict (`{"space": {"lr": {"loguniform": [1e-4, 1e-2]}, ...}}`),
+        validated as a file is; errors name `<name>` where a file's would name its path."""
+        if not isinstance(data, dict):
+            raise BadInput(f"<{name}>: expected a dict of sections such as {{'grid': {{'lr': [1e-3]}}}}")
+        sweep = parse_sweep({"name": name, **data}, Path(f"<{name}>"))
+        sweep.text = toml_text(data)
+        return sweep
+
+    @property
+    def algorithm(self) -> str:
+        return self.search["algorithm"]
 
     @property
     def trial_count(self) -> int:
-        return math.prod(len(values) for values in self.grid.values())
+        if self.algorithm == "grid":
+            return math.prod(len(values) for values in self.grid.values()) * self.search["num_samples"]
+        return self.search["num_samples"]
 
     @property
     def ratios(self) -> list[int]:
         return sorted(self.grid["ratio"])
 
     @property
+    def max_epochs(self) -> int:
+        """The most epochs a trial may train (ASHA's max_t)."""
+        if "epochs" in self.distributions:
+            return int(self.distributions["epochs"].high)
+        return max(self.grid["epochs"]) if "epochs" in self.grid else self.train["epochs"]
+
+    @property
     def fingerprint(self) -> str:
         """What the sweep trains, in 16 hex digits: a hash of its validated grid, training settings,
-        scheduler and run settings (not its name, description or resources, which change no result)."""
-        content = json.dumps([self.grid, self.train, self.scheduler, self.run], sort_keys=True)
+        scheduler and run settings (not its name, description or resources, which change no result),
+        and its distributions and search when it has them."""
+        parts = [self.grid, self.train, self.scheduler, self.run]
+        if self.distributions or self.search != {k: spec.default for k, spec in SEARCH_KEYS.items()}:
+            parts += [{k: d.as_list() for k, d in self.distributions.items()}, self.search]
+        content = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(content.encode()).hexdigest()[:16]
 
     def swept_keys(self) -> list[str]:
-        """Grid keys with more than one value: the ones a trial name and the HParams table show."""
-        return [k for k, values in self.grid.items() if len(values) > 1]
+        """Keys with more than one value (lists) or a distribution: the ones a trial name and the HParams table show."""
+        return [k for k, values in self.grid.items() if len(values) > 1] + list(self.distributions)
 
 
 def _nearest(key: str, valid) -> str:
@@ -176,45 +226,109 @@ def _check_section(path: Path, section: str, table: Any, schema: dict[str, Key])
     return {k: schema[k].check(table[k], f"{path}: {section}.{k}") for k in table}
 
 
-def load_sweep(path: str | Path) -> Sweep:
+def parse_override(arg: str) -> tuple[list[str], Any]:
+    """`--set KEY=VALUE` -> (["train", "epochs"], 2): VALUE in TOML syntax."""
+    key, eq, value = arg.partition("=")
+    key = key.strip()
+    if not eq or not key:
+        raise BadInput(f"--set {arg}: expected KEY=VALUE such as train.epochs=2")
+    try:
+        parsed = tomllib.loads(f"value = {value.strip()}")["value"]
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"--set {arg}: {value.strip()!r} is not a TOML value ({e}); quote strings: loss='bce'") from None
+    parts = key.split(".")
+    if len(parts) > 2 or (len(parts) == 1 and parts[0] not in ("name", "description")):
+        raise BadInput(f"--set {arg}: expected SECTION.KEY (such as train.epochs or space.lr), or name / description")
+    return parts, parsed
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """A copy of `data` with each `--set KEY=VALUE` applied, in order."""
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for arg in overrides:
+        parts, value = parse_override(arg)
+        if len(parts) == 1:
+            merged[parts[0]] = value
+            continue
+        section = merged.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            raise BadInput(f"--set {arg}: {parts[0]} is not a section")
+        section[parts[1]] = value
+    return merged
+
+
+def load_sweep(path: str | Path, overrides: list[str] = ()) -> Sweep:
+    """A sweep file, with `--set KEY=VALUE` overrides applied (then validated as the file's own keys)."""
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"{path}: no such sweep file")
+    text = path.read_text()
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"{path}: not valid TOML ({e})") from None
+    if overrides:
+        data = apply_overrides(data, list(overrides))
+        text = f"# {path} with --set {' --set '.join(overrides)}\n" + toml_text(data)
+    return parse_sweep(data, path, text)
+
+
+def _space(path: Path, data: dict) -> tuple[str, dict[str, list], dict[str, Distribution]]:
+    """[grid] (lists) or [space] (lists and distributions) -> (its name, lists, distributions)."""
+    if "grid" in data and "space" in data:
+        raise BadInput(f"{path}: both [grid] and [space]; keep one ([space] takes lists too)")
+    section = "space" if "space" in data else "grid"
+    table = data.get(section, {})
+    schema = SECTIONS[section]
+    if not isinstance(table, dict):
+        raise BadInput(f"{path}: [{section}] must be a table")
+    for key in table:
+        if key not in schema:
+            raise BadInput(f"{path}: unknown key {section}.{key}{_nearest(key, schema)}")
+    grid: dict[str, list] = {}
+    distributions: dict[str, Distribution] = {}
+    for key, values in table.items():
+        where = f"{path}: {section}.{key}"
+        if section == "space" and isinstance(values, dict):
+            values = parse_distribution(values, key, schema[key], where)
+            if isinstance(values, Distribution):
+                distributions[key] = values
+                continue
+        if not isinstance(values, list) or not values:
+            example = " or {loguniform = [1e-5, 1e-2]}" if section == "space" else ""
+            raise BadInput(f"{where}: expected a non-empty list such as [1e-3, 1e-4]{example}")
+        checked = [schema[key].check(v, f"{where}[{i}]") for i, v in enumerate(values)]
+        if len(set(checked)) != len(checked):
+            raise BadInput(f"{where}: a value is listed twice")
+        grid[key] = checked
+    for required in ("lr", "ratio"):
+        if required not in grid and required not in distributions:
+            raise BadInput(f"{path}: missing key {section}.{required} (a list of values to sweep)")
+    return section, grid, distributions
+
+
+def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
+    """A sweep file's content (parsed TOML) -> a validated Sweep; one-line BadInput naming `path` and the key."""
     for key in data:
         if key not in TOP_LEVEL:
             raise BadInput(f"{path}: unknown key {key!r}{_nearest(key, TOP_LEVEL)}")
-
-    grid_table = data.get("grid", {})
-    if not isinstance(grid_table, dict):
-        raise BadInput(f"{path}: [grid] must be a table")
-    for key in grid_table:
-        if key not in GRID_KEYS:
-            raise BadInput(f"{path}: unknown key grid.{key}{_nearest(key, GRID_KEYS)}")
-    grid: dict[str, list] = {}
-    for key, values in grid_table.items():
-        if not isinstance(values, list) or not values:
-            raise BadInput(f"{path}: grid.{key}: expected a non-empty list such as [1e-3, 1e-4]")
-        checked = [GRID_KEYS[key].check(v, f"{path}: grid.{key}[{i}]") for i, v in enumerate(values)]
-        if len(set(checked)) != len(checked):
-            raise BadInput(f"{path}: grid.{key}: a value is listed twice")
-        grid[key] = checked
-    for required in ("lr", "ratio"):
-        if required not in grid:
-            raise BadInput(f"{path}: missing key grid.{required} (a list of values to sweep)")
+    section_name, grid, distributions = _space(path, data)
 
     train = {k: spec.default for k, spec in TRAIN_KEYS.items()}
     train.update(_check_section(path, "train", data.get("train", {}), TRAIN_KEYS))
-    both = sorted(set(grid) & set(data.get("train", {})))
+    both = sorted((set(grid) | set(distributions)) & set(data.get("train", {})))
     if both:
-        raise BadInput(f"{path}: {both[0]} is set in both [grid] and [train]; keep one")
+        raise BadInput(f"{path}: {both[0]} is set in both [{section_name}] and [train]; keep one")
     # A grid key absent from [grid] is swept over its single [train] value.
     for key in GRID_KEYS:
-        grid.setdefault(key, [train.pop(key)] if key in train else [])
+        if key not in distributions:
+            grid.setdefault(key, [train.pop(key)] if key in train else [])
         train.pop(key, None)
+    # epochs is a [train] setting unless it varies.
+    if "epochs" in distributions or len(grid.get("epochs", [])) > 1:
+        train.pop("epochs")
+    elif "epochs" in grid:
+        train["epochs"] = grid.pop("epochs")[0]
 
     def section(name: str) -> dict[str, Any]:
         schema = SECTIONS[name]
@@ -228,6 +342,11 @@ def load_sweep(path: str | Path) -> Sweep:
     run = section("run")
     scheduler = section("scheduler")
     scheduler["metric"] = scheduler["metric"] or run["select_metric"]
+    search = section("search")
+    if distributions and search["algorithm"] == "grid":
+        key = next(iter(distributions))
+        raise BadInput(f"{path}: {section_name}.{key} is a distribution, which a grid cannot enumerate: "
+                       "set [search] algorithm = \"random\" or \"tpe\", or give a list")
     return Sweep(
         path=path,
         name=name,
@@ -237,4 +356,8 @@ def load_sweep(path: str | Path) -> Sweep:
         scheduler=scheduler,
         resources=section("resources"),
         run=run,
+        distributions=distributions,
+        search=search,
+        section=section_name,
+        text=text,
     )

@@ -52,9 +52,27 @@ def tag_for(key: str) -> str:
     return f"time/{key}" if key.endswith("_s") else key
 
 
+def with_intervals(experiment, intervals: dict) -> None:
+    """Give each drawn hyperparameter (a Distribution: low, high) an interval domain in the HParams
+    experiment summary, in place: torch's hparams() knows only discrete domains, and without one the
+    dashboard's parallel coordinates and scatter plots have no axis range for a continuous value."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    value = experiment.value[0]
+    data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        if info.name in intervals:
+            info.domain_interval.min_value = float(intervals[info.name].low)
+            info.domain_interval.max_value = float(intervals[info.name].high)
+    value.metadata.plugin_data.content = data.SerializeToString()
+
+
 class TensorBoardCallback(tune.Callback):
-    def __init__(self, domains: dict[str, list], hparam_keys: list[str], select_metric: str = "val_map"):
+    def __init__(self, domains: dict[str, list], hparam_keys: list[str], select_metric: str = "val_map",
+                 intervals: dict | None = None):
+        """domains: each listed key's values; intervals: each drawn key's Distribution (low, high)."""
         self.domains = domains
+        self.intervals = intervals or {}
         self.hparam_keys = hparam_keys
         self.table_metrics = (tag_for(f"best_{select_metric}"), *TABLE_METRICS)
         self.writers: dict[str, SummaryWriter] = {}
@@ -65,13 +83,17 @@ class TensorBoardCallback(tune.Callback):
         local = writes_in_place(storage.storage_filesystem)
         root = storage.experiment_fs_path if local else storage.experiment_driver_staging_path
         experiment, _, _ = hparams(
-            {k: self.domains[k][0] for k in self.hparam_keys},
+            {k: self.domains[k][0] if k in self.domains else float(self.intervals[k].low) for k in self.hparam_keys},
             {m: 0.0 for m in self.table_metrics},
-            hparam_domain_discrete={k: list(self.domains[k]) for k in self.hparam_keys},
+            hparam_domain_discrete=self._discrete(),
         )
+        with_intervals(experiment, self.intervals)
         with SummaryWriter(log_dir=str(root)) as writer:
             writer.file_writer.add_summary(experiment)
         self.root_written = True
+
+    def _discrete(self) -> dict[str, list]:
+        return {k: list(self.domains[k]) for k in self.hparam_keys if k in self.domains}
 
     def _writer(self, trial) -> SummaryWriter:
         writer = self.writers.get(trial.trial_id)
@@ -82,7 +104,7 @@ class TensorBoardCallback(tune.Callback):
             _, session_start, _ = hparams(
                 {k: trial.config[k] for k in self.hparam_keys},
                 {},
-                hparam_domain_discrete={k: list(self.domains[k]) for k in self.hparam_keys},
+                hparam_domain_discrete=self._discrete(),
             )
             writer.file_writer.add_summary(session_start)
             self.writers[trial.trial_id] = writer

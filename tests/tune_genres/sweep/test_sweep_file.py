@@ -24,6 +24,10 @@ def test_paper_is_the_studys_grid_exactly():
 def test_other_shipped_sweeps():
     assert load_sweep(SWEEPS / "asha.toml").scheduler["type"] == "asha"
     assert load_sweep(SWEEPS / "multilabel.toml").grid["loss"] == ["cce", "bce"]
+    search = load_sweep(SWEEPS / "search.toml")
+    assert (search.algorithm, search.scheduler["type"], search.trial_count) == ("tpe", "asha", 32)
+    assert search.distributions["lr"].kind == "loguniform" and set(search.swept_keys()) == {"lr", "ratio", "dropout", "batch_size", "loss"}
+    assert search.ratios == [30, 44, 58]  # the real posters' built ratios
     demo = load_sweep(SWEEPS / "demo.toml")
     assert demo.trial_count <= 4 and demo.train["epochs"] <= 10
 

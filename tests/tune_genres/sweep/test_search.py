@@ -1,0 +1,113 @@
+"""The search algorithms as the driver builds them, drawing configurations without running a trial:
+a seed fixes the sequence, lists are choices, TPE optimises the select_metric, names stay unique."""
+
+from __future__ import annotations
+
+import pytest
+
+from tune_genres.sweep.driver import param_space, scheduler_milestones
+from tune_genres.sweep.naming import TrialNamer, trial_name
+from tune_genres.sweep.search import search_algorithm, searched_space, searcher_metric
+from tune_genres.sweep.sweep_file import Sweep
+
+SPACE = {"lr": {"loguniform": [1e-5, 1e-2]}, "ratio": [30, 58], "dropout": {"uniform": [0.1, 0.7]},
+         "epochs": {"randint": [2, 5]}}
+
+
+def sweep(algorithm: str, seed: int = 0, **run) -> Sweep:
+    return Sweep.from_dict({"space": SPACE, "search": {"algorithm": algorithm, "num_samples": 6, "seed": seed}, "run": run})
+
+
+def draw_random(s: Sweep) -> list[dict]:
+    from ray.tune.experiment import Experiment
+
+    algorithm = search_algorithm(s, 0)
+    algorithm.add_configurations(Experiment("x", run=lambda config: None, config=param_space(s), num_samples=6))
+    return [algorithm.next_trial().config for _ in range(6)]
+
+
+def draw_tpe(s: Sweep, scores=None) -> list[dict]:
+    algorithm = search_algorithm(s, 0)
+    algorithm.set_search_properties(None, None, searched_space(s))
+    metric, _ = searcher_metric(s)
+    configs = []
+    for i in range(6):
+        configs.append(algorithm.suggest(f"t{i}"))
+        algorithm.on_trial_complete(f"t{i}", {metric: (scores or (lambda c: c["lr"]))(configs[-1])})
+    return configs
+
+
+def test_random_draws_the_same_configurations_for_the_same_seed():
+    first, again, other = draw_random(sweep("random", 1)), draw_random(sweep("random", 1)), draw_random(sweep("random", 2))
+    assert first == again and first != other
+    assert all(1e-5 <= c["lr"] <= 1e-2 and c["ratio"] in (30, 58) and 0.1 <= c["dropout"] <= 0.7 and 2 <= c["epochs"] <= 5
+               for c in first)
+    assert all(isinstance(c["epochs"], int) for c in first)
+    assert first[0]["select_metric"] == "val_map" and first[0]["beta1"] == 0.9  # fixed settings ride along
+    assert len({c["lr"] for c in first}) == 6
+
+
+def test_tpe_draws_the_same_sequence_for_the_same_seed_and_both_ends_of_randint():
+    first, again, other = draw_tpe(sweep("tpe", 1)), draw_tpe(sweep("tpe", 1)), draw_tpe(sweep("tpe", 2))
+    assert first == again and first != other
+    assert all(c["ratio"] in (30, 58) and 2 <= c["epochs"] <= 5 and 1e-5 <= c["lr"] <= 1e-2 for c in first)
+
+
+@pytest.mark.parametrize("select, expected", [("val_map", ("best_val_map", "max")), ("val_loss", ("best_val_loss", "min"))])
+def test_tpe_optimises_each_trials_best_select_metric_in_its_direction(select, expected):
+    s = sweep("tpe", select_metric=select)
+    assert searcher_metric(s) == expected
+    searcher = search_algorithm(s, 0)
+    assert (searcher.metric, searcher.mode) == expected
+
+
+def test_max_concurrent_limits_tpe_and_random():
+    from ray.tune.search import ConcurrencyLimiter
+
+    limited = search_algorithm(sweep("tpe"), 2)
+    assert isinstance(limited, ConcurrencyLimiter) and limited.max_concurrent == 2
+    assert search_algorithm(sweep("random"), 3).max_concurrent == 3
+    assert search_algorithm(Sweep.from_dict({"grid": {"lr": [1e-3], "ratio": [30]}}), 0) is None
+
+
+def test_asha_with_sampled_epochs_stops_at_the_most_a_trial_may_train():
+    s = Sweep.from_dict({"space": {**SPACE, "epochs": {"randint": [10, 50]}}, "search": {"algorithm": "tpe"},
+                         "scheduler": {"type": "asha", "grace_period": 5, "reduction_factor": 3}})
+    assert scheduler_milestones(s) == [5, 15, 45]
+
+
+def test_sampled_trial_names_are_unique_short_and_readable():
+    configs = draw_random(sweep("random", 1))
+    swept = sweep("random").swept_keys()
+    names = [trial_name(c, swept, i) for i, c in enumerate(configs)]
+    assert len(set(names)) == 6 and all(len(n) < 60 for n in names)
+    c = configs[0]
+    parts = dict(part.split("=") for part in names[0].split("_", 1)[1].split(","))
+    assert names[0].startswith("0000_lr=") and parts["r"] == str(c["ratio"]) and parts["epochs"] == str(c["epochs"])
+    for short, key in (("lr", "lr"), ("do", "dropout")):  # drawn numbers rounded to 3 significant digits
+        assert len(parts[short].split("e")[0].replace(".", "").lstrip("0")) <= 3
+        assert abs(float(parts[short]) - c[key]) <= 5e-3 * c[key]
+    namer = TrialNamer(swept, sampled=True, start=5)
+    trials = [type("Trial", (), {"trial_id": f"id{i}", "config": c}) for i, c in enumerate(configs[:2])]
+    import copy
+
+    assert copy.deepcopy(namer) is namer  # Tune copies the spec per trial; the count must be shared
+    assert [namer(t) for t in trials + trials][:3] == [f"0005_{names[0][5:]}", f"0006_{names[1][5:]}", f"0005_{names[0][5:]}"]
+    # a grid keeps its names exactly: a resumed old experiment finds its trials
+    assert trial_name({"lr": 1e-3, "ratio": 58, "loss": "bce"}, ["lr", "ratio"]) == "lr=1e-3,r=58"
+
+
+def test_hparams_gives_drawn_values_an_interval_domain_and_lists_a_discrete_one():
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+    from torch.utils.tensorboard.summary import hparams
+
+    from tune_genres.sweep.tensorboard import with_intervals
+
+    s = sweep("tpe")
+    experiment, _, _ = hparams({"lr": 1e-5, "dropout": 0.1, "ratio": 30}, {"best/val_map": 0.0},
+                               hparam_domain_discrete={"ratio": [30, 58]})
+    with_intervals(experiment, s.distributions)
+    infos = {i.name: i for i in HParamsPluginData.FromString(experiment.value[0].metadata.plugin_data.content).experiment.hparam_infos}
+    assert (infos["lr"].domain_interval.min_value, infos["lr"].domain_interval.max_value) == (1e-5, 1e-2)
+    assert (infos["dropout"].domain_interval.min_value, infos["dropout"].domain_interval.max_value) == (0.1, 0.7)
+    assert [v.number_value for v in infos["ratio"].domain_discrete.values] == [30, 58]

@@ -1,0 +1,76 @@
+"""A TPE sweep whose driver is killed (SIGKILL) mid-way resumes with --resume: exactly num_samples
+trials in the end, no finished trial rerun, and the searcher keeps the trials it had learned from."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from support.processes import wait_for, while_running
+from support.sweeps import learnable_dataset, read_results
+
+SEARCH_SWEEP = """
+name = "t"
+[space]
+lr = {loguniform = [1e-4, 1e-2]}
+ratio = [30]
+dropout = {uniform = [0.2, 0.6]}
+[train]
+loss = "bce"
+epochs = 16
+checkpoint_every = 2
+[search]
+algorithm = "tpe"
+num_samples = 4
+seed = 3
+max_concurrent = 1
+"""
+
+
+def test_a_killed_tpe_sweep_resumes_its_search(tmp_path):
+    dataset = learnable_dataset(tmp_path / "data")
+    (tmp_path / "s.toml").write_text(SEARCH_SWEEP)
+    command = [str(Path(sys.executable).with_name("tune-genres")), "sweep", str(tmp_path / "s.toml"),
+               "--dataset", str(dataset), "--storage", str(tmp_path / "exps"), "--quiet"]
+    env = dict(os.environ, TUNE_GLOBAL_CHECKPOINT_S="1")
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    exp = tmp_path / "exps" / "t"
+    try:
+        # The second trial has checkpointed: the first is finished, the second under way.
+        wait_for(while_running(driver, lambda: list(exp.glob("0001_*/checkpoint_*"))), 300,
+                 "the second trial's first checkpoint (the sweep must still run, to be interrupted)")
+        seen = time.time()
+        wait_for(while_running(driver, lambda: any(s.stat().st_mtime > seen for s in exp.glob("experiment_state-*.json"))),
+                 30, "the experiment state saved after the second trial's first checkpoint", every=0.05)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, as a crash would
+        driver.wait()
+    [first] = exp.glob("0000_*")
+    first_rows = (first / "result.json").read_text()
+    assert not list(exp.glob("0002_*")), "the sweep was not interrupted mid-way"
+
+    resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = read_results(exp)
+    assert sorted(name[:4] for name in rows) == ["0000", "0001", "0002", "0003"]  # exactly num_samples, each once
+    assert all(r["status"] == "finished" and r["epochs_done"] == "16" for r in rows.values())
+    assert (first / "result.json").read_text() == first_rows  # the finished trial was not run again
+
+    # The searcher Tune restored held the trials from before the kill: its study ends with all four,
+    # each told the trial's best val_map.
+    # One state file per driver session, named by its start time (Tune's sync rewrites them all at
+    # the end, so their mtimes say nothing): the killed session's, then the resumed one's.
+    states = sorted(exp.glob("searcher-state-*.pkl"))
+    assert len(states) == 2, f"expected the killed and the resumed sessions' searcher states: {sorted(p.name for p in exp.iterdir())}"
+    with open(states[-1], "rb") as f:
+        state = pickle.load(f)
+    study = state["_ot_study"]
+    told = sorted(round(t.params["lr"], 12) for t in study.trials if t.value is not None)
+    assert told == sorted(round(float(r["lr"]), 12) for r in rows.values())
+    by_lr = {round(float(r["lr"]), 12): float(r["best_val_map"]) for r in rows.values()}
+    assert all(abs(t.value - by_lr[round(t.params["lr"], 12)]) < 1e-9 for t in study.trials)

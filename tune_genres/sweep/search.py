@@ -1,0 +1,50 @@
+"""The search: a sweep's [space] as Ray Tune's param_space, and the search algorithm that draws from it.
+
+    grid     every combination of the lists (Tune's grid_search), repeated num_samples times
+    random   num_samples draws (lists are categorical choices), in a sequence fixed by seed
+    tpe      Optuna's TPE (Ray Tune's OptunaSearch, seeded): each next point from the finished trials'
+             best select_metric (a validation metric, never test), at most max_concurrent at once
+
+Tune saves the search algorithm's state in the experiment with its own, so --resume continues the
+search where it stopped.
+"""
+
+from __future__ import annotations
+
+from .search_space import to_tune
+from .sweep_file import Sweep
+
+
+def searched_space(sweep: Sweep) -> dict:
+    """The swept keys as Tune domains (fixed values as themselves)."""
+    from ray import tune
+
+    if sweep.algorithm == "grid":
+        return {k: tune.grid_search(v) if len(v) > 1 else v[0] for k, v in sweep.grid.items()}
+    space = {k: to_tune(v) if len(v) > 1 else v[0] for k, v in sweep.grid.items()}
+    space.update({k: to_tune(d) for k, d in sweep.distributions.items()})
+    return space
+
+
+def searcher_metric(sweep: Sweep) -> tuple[str, str]:
+    """What a searcher optimises: each trial's best select_metric so far (best_val_map), in its direction."""
+    from ..training.metrics import mode
+
+    select = sweep.run["select_metric"]
+    return f"best_{select}", mode(select)
+
+
+def search_algorithm(sweep: Sweep, max_concurrent: int):
+    """Tune's search algorithm for the sweep (None for a grid: Tune's default enumerates it)."""
+    if sweep.algorithm == "grid":
+        return None
+    if sweep.algorithm == "random":
+        from ray.tune.search import BasicVariantGenerator
+
+        return BasicVariantGenerator(random_state=sweep.search["seed"], max_concurrent=max_concurrent)
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    metric, mode = searcher_metric(sweep)
+    searcher = OptunaSearch(metric=metric, mode=mode, seed=sweep.search["seed"])
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent) if max_concurrent else searcher
