@@ -72,7 +72,7 @@ def run_trial(
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         start_epoch, best, history = resume["epoch"], resume["best"], resume["history"]
-        set_rng_state(resume["rng"])
+        set_rng_state(resume["rng"], device)
         generator = make_generator(config["seed"], resume["generator"])
 
     placement = {**(placement or {"pid": os.getpid()}), "device": str(device)}
