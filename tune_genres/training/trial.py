@@ -20,7 +20,7 @@ from .checkpoint import save_checkpoint
 from .data import ResidentSplit
 from .loop import make_optimizer, predict_split, train_one_epoch
 from .metrics import compute_metrics
-from .precision import autocast_dtype, compile_for_training
+from .precision import compile_for_training, trial_precision, use_precision
 from .rng import generator_state, make_generator, seed_everything, set_rng_state
 
 # The metric that decides the "best epoch" a trial reports (higher is better).
@@ -76,10 +76,12 @@ def run_trial(
         generator = make_generator(config["seed"], resume["generator"])
 
     placement = {**(placement or {"pid": os.getpid()}), "device": str(device)}
-    # A trial started before `precision` existed resumes in the fp32 it began in.
-    amp_dtype = autocast_dtype(config.get("precision", "fp32"), device)
+    # A trial started before `precision` existed resumes in the fp32 it began in; a resumed trial
+    # keeps the precision its checkpoint records, whatever this node would choose.
+    precision = trial_precision(config.get("precision", "fp32"), device, resume)
+    amp_dtype = use_precision(precision, device)
     trained = compile_for_training(model, device) if config.get("compile", False) else model
-    placement["precision"] = "bf16" if amp_dtype == torch.bfloat16 else "fp32"
+    placement["precision"] = meta["precision"] = precision
     val_labels = arrays["labels"][arrays["val"]]
     epochs = config["epochs"]
     for epoch in range(start_epoch + 1, epochs + 1):
