@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset, open_dataset
 
 from .naming import trial_name
+from .precision_choice import check_precision, cluster_gpu_types, decide_precision, record_precision
 from .sweep_file import Sweep
 
 # Ray's automatic TensorBoard logger would add a second set of curves and one hparams run per
@@ -56,11 +58,14 @@ def check_dataset(sweep: Sweep, dataset: Dataset) -> None:
         )
 
 
-def param_space(sweep: Sweep) -> dict:
+def param_space(sweep: Sweep, precision: str | None = None) -> dict:
+    """The trials' configs; `precision`, decided once for all of them, replaces the file's ("auto")."""
     from ray import tune
 
     space = {k: tune.grid_search(v) if len(v) > 1 else v[0] for k, v in sweep.grid.items()}
     space.update(sweep.train)
+    if precision is not None:
+        space["precision"] = precision
     return space
 
 
@@ -71,8 +76,11 @@ def resources(sweep: Sweep, options: SweepOptions) -> dict[str, float]:
         raise BadInput(f"--cpus-per-trial {cpus:g}: expected more than 0")
     if gpus < 0:
         raise BadInput(f"--gpus-per-trial {gpus:g}: expected 0 or more")
-    if 1 < gpus != int(gpus):
-        raise BadInput(f"--gpus-per-trial {gpus:g}: above 1 a trial takes whole GPUs")
+    if gpus > 1:
+        where = "--gpus-per-trial" if options.gpus_per_trial is not None else f"{sweep.path}: resources.gpus_per_trial ="
+        # A trial trains on cuda:0 of what Ray grants it; a second GPU would be held and idle.
+        raise BadInput(f"{where} {gpus:g}: a trial of this model uses one GPU; ask for 1, or for a fraction "
+                       "such as 0.25 to pack several trials onto each GPU")
     return {"cpu": cpus, "gpu": gpus}
 
 
@@ -98,6 +106,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     dataset = open_dataset(options.dataset)
     check_dataset(sweep, dataset)
     trial_resources = resources(sweep, options)
+    check_precision(sweep.train["precision"], trial_resources["gpu"], f"{sweep.path}: train.precision")
     max_concurrent = options.max_concurrent if options.max_concurrent is not None else sweep.resources["max_concurrent"]
     if max_concurrent < 0:
         raise BadInput(f"--max-concurrent {max_concurrent}: expected 0 (no limit) or more")
@@ -130,6 +139,13 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
         Path(exp_dir).mkdir(parents=True, exist_ok=True)
         (Path(exp_dir) / SWEEP_COPY).write_text(sweep.path.read_text())
     write_baselines(dataset, exp_dir)
+    precision = None
+    if not options.resume:  # a resumed experiment's trials keep the precision in their configs
+        decision = decide_precision(sweep.train["precision"], trial_resources["gpu"], cluster_gpu_types)
+        if local:
+            record_precision(exp_dir, decision)
+        print(f"tune-genres: every trial trains in {decision.precision} ({decision.why})", file=sys.stderr)
+        precision = decision.precision
 
     # Each ratio's arrays go into the object store once; trials fetch only the one they train on.
     data = {ratio: ray.put(trial_arrays(dataset, ratio)) for ratio in sweep.ratios}
@@ -152,7 +168,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     else:
         tuner = tune.Tuner(
             trainable,
-            param_space=param_space(sweep),
+            param_space=param_space(sweep, precision),
             tune_config=tune.TuneConfig(
                 scheduler=scheduler(sweep),
                 max_concurrent_trials=max_concurrent or None,

@@ -17,6 +17,7 @@ from ray import tune
 
 from ..training.checkpoint import load_checkpoint
 from ..training.device import set_threads
+from ..training.precision import forget_compiled
 from ..training.trial import run_trial
 from .worker_env import release_freed_memory
 
@@ -60,6 +61,11 @@ def train_trial(config: dict, data: dict) -> None:
     try:
         run_trial(config, arrays, report_to_tune, resume=resume, device=device, placement=where_am_i())
     finally:
+        # Tune reuses this process for the next trial (driver.py: reuse_actors). Compiled code would
+        # pile up to dynamo's recompile limit, and CUDA graph pools stay allocated: drop them.
+        forget_compiled()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()  # for the next trial, or the other trials packed on this GPU
         # The process keeps its freed training buffers while the trial runs (worker_env.py); a
         # reused worker may wait idle, or next train a smaller ratio, so give them back now.
         release_freed_memory()
