@@ -39,7 +39,7 @@ import torch  # noqa: E402
 
 from dataset_builder.images import size_for_ratio  # noqa: E402
 from tune_genres.sweep.sweep_file import TRAIN_KEYS  # noqa: E402 (the schema; no Ray)
-from tune_genres.sweep.worker_env import trial_env  # noqa: E402 (no Ray)
+from tune_genres.sweep.worker_env import release_freed_memory, trial_env  # noqa: E402 (no Ray)
 from tune_genres.training.checkpoint import load_checkpoint  # noqa: E402
 from tune_genres.training.data import ResidentSplit  # noqa: E402
 from tune_genres.training.device import set_threads  # noqa: E402
@@ -109,6 +109,9 @@ def reset_peak_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     else:
+        # The trial environment's malloc keeps freed memory in the process (worker_env.py): hand it
+        # back first, as the trainable does when a trial ends, or the peak is every earlier run's.
+        release_freed_memory()
         try:
             Path("/proc/self/clear_refs").write_text("5")  # Linux: restart VmHWM (peak RSS) from now
         except OSError:
@@ -256,21 +259,25 @@ MODES = {"fp32": {"precision": "fp32"}, "bf16": {"precision": "bf16"},
          "bf16+compile": {"precision": "bf16", "compile": True}}
 
 
-def throughput(device, ratio: int, mode: str, train_count: int, epochs: int = 3) -> dict:
-    """One trial of `epochs` at `ratio` in `mode`: its best training images/s after the first epoch
-    (which pays for compiling and cuDNN's kernel search), the first epoch's seconds, peak memory."""
-    device = torch.device(device)
-    # A whole number of batches: no short last batch, so compile records one graph per ratio.
+def throughput_arrays(ratio: int, train_count: int) -> dict:
+    """Posters for throughput runs: a whole number of batches (no short last batch, so compile
+    records one graph per ratio), a validation split an eighth of that."""
     train_count -= train_count % 32
-    arrays = synthetic_arrays(ratio, train=train_count, val=max(64, train_count // 8), test=64)
+    return synthetic_arrays(ratio, train=train_count, val=max(64, train_count // 8), test=64)
+
+
+def throughput(device, ratio: int, arrays: dict, mode: str, epochs: int = 3) -> dict:
+    """One trial of `epochs` on `arrays` (throughput_arrays(ratio, ...)) in `mode`: its best training
+    images/s after the first epoch (which pays for compiling and cuDNN's kernel search), the first
+    epoch's seconds, peak memory."""
+    device = torch.device(device)
     reset_peak_memory(device)
     rows = train(trial_config(ratio, epochs=epochs, checkpoint_every=epochs, **MODES[mode]), arrays, device)
     memory = device_memory(device)
-    del arrays
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return {"images_per_s": max(r["train_images_per_s"] for r in rows[1:]), "first_epoch_s": rows[0]["epoch_s"],
-            "steady_epoch_s": min(r["epoch_s"] for r in rows[1:]), "train_images": train_count,
+            "steady_epoch_s": min(r["epoch_s"] for r in rows[1:]), "train_images": len(arrays["train"]),
             "precision": rows[-1]["precision"], **memory}
 
 
