@@ -56,6 +56,9 @@ def use_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """
     precision = resolve_precision(precision, device)
     tf32 = precision == "tf32"
+    # The allow_tf32 flags, not torch's newer fp32_precision settings: setting these sets the newer
+    # ones to match (checked on torch 2.14), while setting only the newer ones makes a later read of
+    # these (inductor reads them) raise "mix of the legacy and new APIs" in torch since 2.9.
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     return torch.bfloat16 if precision == "bf16" else None
