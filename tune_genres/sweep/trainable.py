@@ -32,8 +32,11 @@ def granted_cpus() -> int:
 
 
 def trial_device() -> torch.device:
-    """CUDA when Ray granted this trial a GPU (Ray sets CUDA_VISIBLE_DEVICES to it), else CPU."""
-    if torch.cuda.is_available() and ray.is_initialized() and ray.get_gpu_ids():
+    """CUDA when Ray granted this trial a GPU (Ray sets CUDA_VISIBLE_DEVICES to it), else CPU.
+
+    A trial takes at most one GPU (driver.resources), so it is cuda:0. Ray is asked first: a CPU
+    trial on a GPU node then never calls into CUDA at all."""
+    if ray.is_initialized() and ray.get_gpu_ids() and torch.cuda.is_available():
         return torch.device("cuda", 0)
     return torch.device("cpu")
 
