@@ -174,7 +174,8 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
                 max_concurrent_trials=max_concurrent or None,
                 # A trial reuses a finished one's worker process: no new process, no second import of
                 # torch (benchmarks/README.md: a demo trial's start-up 4.1 s -> 1.8 s, Ray's share of
-                # the demo sweep 20% -> 4-10%).
+                # the demo sweep 20% -> 4-10%). With `compile = true` too: the trainable drops the
+                # compiled code when a trial ends (precision.forget_compiled; benchmarks/README.md).
                 reuse_actors=True,
                 trial_name_creator=lambda trial: trial_name(trial.config, swept),
                 trial_dirname_creator=lambda trial: trial_name(trial.config, swept),
