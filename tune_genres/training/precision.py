@@ -1,9 +1,9 @@
 """Precision and compilation of the training step: the arithmetic a trial trains in, torch.compile.
 
-A sweep's precision is decided once, by its driver (sweep/precision_choice.py), as one of RESOLVED,
-so every trial of a grid trains alike; 'auto' is resolved here, per device, only for a caller
-without a driver (run_trial called alone, tests, benchmarks). A resumed trial keeps the precision
-its checkpoint records, whatever the node it lands on would choose.
+A sweep's precision is decided once, by its driver (sweep/precision_choice.py), as one of
+RESOLVED_PRECISIONS, so every trial of a grid trains alike; 'auto' is resolved here, per device,
+only for a caller without a driver (run_trial called alone, tests, benchmarks). A resumed trial
+keeps the precision its checkpoint records, whatever the node it lands on would choose.
 """
 
 from __future__ import annotations
