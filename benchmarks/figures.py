@@ -6,6 +6,7 @@ Standard library and dataset_builder only, so the dataset benchmarks need no tor
 from __future__ import annotations
 
 import datetime
+import platform
 import sys
 from pathlib import Path
 
@@ -22,3 +23,14 @@ def write_json(path: Path, benchmark: str, **figures) -> None:
     }
     write_json_atomic(path, report)
     print(f"Figures written to {path}")
+
+
+def cpu_name() -> str:
+    """The CPU's model name, for saying what a figure was measured on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

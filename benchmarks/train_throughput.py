@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ from PIL import Image  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from figures import write_json  # noqa: E402 (this folder is on sys.path)
+from figures import cpu_name, write_json  # noqa: E402 (this folder is on sys.path)
 
 from dataset_builder.genres import multi_hot  # noqa: E402
 from dataset_builder.images import STUDY_RATIOS, open_poster, resize_all, size_for_ratio  # noqa: E402
@@ -68,16 +67,6 @@ LOSS = "cce"  # the study's; bce costs the same
 GENRES = ["Romance", "Action", "Horror", "Documentary", "Reality-TV"]
 JPEG_QUALITY = 90  # the synthetic generator's own
 CPU = torch.device("cpu")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load() -> float:

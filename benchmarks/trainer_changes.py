@@ -38,8 +38,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from figures import write_json  # noqa: E402
-from train_throughput import BATCH, CPU, LOSS, cpu_name, load, parse_ratios, race  # noqa: E402
+from figures import cpu_name, write_json  # noqa: E402
+from train_throughput import BATCH, CPU, LOSS, load, parse_ratios, race  # noqa: E402
 
 from dataset_builder.images import size_for_ratio  # noqa: E402
 from tune_genres.training.data import ResidentSplit  # noqa: E402

@@ -16,3 +16,16 @@ def shared_posters() -> Path:
     if not (SHARED_POSTERS / "484da.csv").is_file():
         pytest.skip(f"{SHARED_POSTERS} is absent (a fresh clone has no ../shared)")
     return SHARED_POSTERS
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` need a CUDA GPU: where torch sees none they are skipped, saying so."""
+    needing_cuda = [item for item in items if item.get_closest_marker("cuda")]
+    if not needing_cuda:
+        return
+    import torch  # only when such a test was collected: the dataset_builder tests need no torch
+
+    if torch.cuda.is_available():
+        return
+    for item in needing_cuda:
+        item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; torch sees none on this machine"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ..results.records import write_experiment
 from .experiment import check_resume, experiment_record
 from .naming import TrialNamer
 from .search import search_algorithm, searched_space
+from .precision_choice import check_precision, cluster_gpu_types, decide_precision, record_precision
 from .sweep_file import Sweep
 
 # Ray's automatic TensorBoard logger would add a second set of curves and one hparams run per
@@ -61,9 +63,12 @@ def check_dataset(sweep: Sweep, dataset: Dataset) -> None:
         )
 
 
-def param_space(sweep: Sweep) -> dict:
+def param_space(sweep: Sweep, precision: str | None = None) -> dict:
+    """The trials' configs; `precision`, decided once for all of them, replaces the file's ("auto")."""
     space = searched_space(sweep)
     space.update(sweep.train)
+    if precision is not None:
+        space["precision"] = precision
     space["select_metric"] = sweep.run["select_metric"]
     space["sweep_fingerprint"] = sweep.fingerprint
     space["checkpoint_epochs"] = scheduler_milestones(sweep)
@@ -89,8 +94,11 @@ def resources(sweep: Sweep, options: SweepOptions) -> dict[str, float]:
         raise BadInput(f"--cpus-per-trial {cpus:g}: expected more than 0")
     if gpus < 0:
         raise BadInput(f"--gpus-per-trial {gpus:g}: expected 0 or more")
-    if 1 < gpus != int(gpus):
-        raise BadInput(f"--gpus-per-trial {gpus:g}: above 1 a trial takes whole GPUs")
+    if gpus > 1:
+        where = "--gpus-per-trial" if options.gpus_per_trial is not None else f"{sweep.path}: resources.gpus_per_trial ="
+        # A trial trains on cuda:0 of what Ray grants it; a second GPU would be held and idle.
+        raise BadInput(f"{where} {gpus:g}: a trial of this model uses one GPU; ask for 1, or for a fraction "
+                       "such as 0.25 to pack several trials onto each GPU")
     return {"cpu": cpus, "gpu": gpus}
 
 
@@ -116,6 +124,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     dataset = open_dataset(options.dataset)
     check_dataset(sweep, dataset)
     trial_resources = resources(sweep, options)
+    check_precision(sweep.train["precision"], trial_resources["gpu"], f"{sweep.path}: train.precision")
     max_concurrent = (options.max_concurrent if options.max_concurrent is not None
                       else sweep.search["max_concurrent"] or sweep.resources["max_concurrent"])
     if max_concurrent < 0:
@@ -165,6 +174,13 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
         if not resume:
             write_experiment(Path(exp_dir), record)
     write_baselines(dataset, exp_dir)
+    precision = None
+    if not resume:  # a resumed experiment's trials keep the precision in their configs
+        decision = decide_precision(sweep.train["precision"], trial_resources["gpu"], cluster_gpu_types)
+        if local:
+            record_precision(exp_dir, decision)
+        print(f"tune-genres: every trial trains in {decision.precision} ({decision.why})", file=sys.stderr)
+        precision = decision.precision
 
     # Each ratio's arrays go into the object store once; trials fetch only the one they train on.
     data = {ratio: ray.put(trial_arrays(dataset, ratio)) for ratio in sweep.ratios}
@@ -198,7 +214,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
         search_alg = search_algorithm(sweep, max_concurrent)
         tuner = tune.Tuner(
             trainable,
-            param_space=param_space(sweep),
+            param_space=param_space(sweep, precision),
             tune_config=tune.TuneConfig(
                 scheduler=scheduler(sweep),
                 search_alg=search_alg,
@@ -207,7 +223,8 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
                 max_concurrent_trials=(max_concurrent or None) if search_alg is None else None,
                 # A trial reuses a finished one's worker process: no new process, no second import of
                 # torch (benchmarks/README.md: a demo trial's start-up 4.1 s -> 1.8 s, Ray's share of
-                # the demo sweep 20% -> 4-10%).
+                # the demo sweep 20% -> 4-10%). With `compile = true` too: the trainable drops the
+                # compiled code when a trial ends (precision.forget_compiled; benchmarks/README.md).
                 reuse_actors=True,
                 trial_name_creator=namer,
                 trial_dirname_creator=namer,

@@ -91,8 +91,9 @@ TRAIN_KEYS: dict[str, Key] = {
     "eps": Key(float, 1e-8, low=0.0, low_open=True, high=1.0),
     "checkpoint_every": Key(int, 5, low=1),
     "threshold": Key(float, 0.5, low=0.0, low_open=True, high=1.0),
-    # bf16 autocast where the hardware has bf16 ('auto'): 2x faster on such CPUs at unchanged accuracy
-    # (benchmarks/README.md); "fp32" to train in full precision throughout, as the study did.
+    # bf16 autocast where the hardware has bf16 ('auto', decided once by the driver for every trial:
+    # precision_choice.py): 2x faster on such CPUs at unchanged accuracy (benchmarks/README.md);
+    # "fp32" for IEEE fp32 throughout, as the study did; "tf32" for TF32 matmuls and convolutions on a GPU.
     "precision": Key(str, "auto", choices=PRECISIONS),
     # torch.compile the training step (CUDA graphs on a GPU); slower on CPUs as measured, so off.
     "compile": Key(bool, False),

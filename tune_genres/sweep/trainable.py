@@ -17,6 +17,7 @@ from ray import tune
 
 from ..training.checkpoint import load_checkpoint
 from ..training.device import set_threads
+from ..training.precision import forget_compiled
 from ..training.trial import run_trial
 from .worker_env import release_freed_memory
 
@@ -31,8 +32,11 @@ def granted_cpus() -> int:
 
 
 def trial_device() -> torch.device:
-    """CUDA when Ray granted this trial a GPU (Ray sets CUDA_VISIBLE_DEVICES to it), else CPU."""
-    if torch.cuda.is_available() and ray.is_initialized() and ray.get_gpu_ids():
+    """CUDA when Ray granted this trial a GPU (Ray sets CUDA_VISIBLE_DEVICES to it), else CPU.
+
+    A trial takes at most one GPU (driver.resources), so it is cuda:0. Ray is asked first: a CPU
+    trial on a GPU node then never calls into CUDA at all."""
+    if ray.is_initialized() and ray.get_gpu_ids() and torch.cuda.is_available():
         return torch.device("cuda", 0)
     return torch.device("cpu")
 
@@ -60,6 +64,11 @@ def train_trial(config: dict, data: dict) -> None:
     try:
         run_trial(config, arrays, report_to_tune, resume=resume, device=device, placement=where_am_i())
     finally:
+        # Tune reuses this process for the next trial (driver.py: reuse_actors). Compiled code would
+        # pile up to dynamo's recompile limit, and CUDA graph pools stay allocated: drop them.
+        forget_compiled()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()  # for the next trial, or the other trials packed on this GPU
         # The process keeps its freed training buffers while the trial runs (worker_env.py); a
         # reused worker may wait idle, or next train a smaller ratio, so give them back now.
         release_freed_memory()

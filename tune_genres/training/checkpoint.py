@@ -12,7 +12,7 @@ It holds plain tensors and primitives only, so it loads with torch.load(weights_
     epoch       epochs completed
     best        the best epoch so far: {"epoch", "metric", "value"} (older: {"epoch", "val_map"})
     generator   the shuffling generator's state (uint8 tensor)
-    rng         training.rng_state() at save time: Python, numpy, torch CPU (and CUDA) RNGs
+    rng         training.rng_state() at save time: Python, numpy, torch CPU (and the trial GPU's) RNGs
     meta        everything needed to use the model alone (META_KEYS): genres, ratio, size
                 [width, height], loss, model_config, lr, and the trial's config; `model`, the
                 registry's name (absent before the registry: the mini-VGG); select_metric, and the
@@ -40,6 +40,9 @@ from .rng import rng_state
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
 META_KEYS = ("genres", "ratio", "size", "loss", "model_config", "lr", "config")
+# Read onto the CPU whatever map_location says: torch.set_rng_state, Generator.set_state and numpy
+# take CPU tensors only (a GPU trial resumed with them on its GPU failed).
+CPU_ONLY = ("rng", "generator")
 
 
 def save_checkpoint(
@@ -74,7 +77,7 @@ def save_checkpoint(
         "epoch": int(epoch),
         "best": best,
         "generator": generator_state,
-        "rng": rng_state(),
+        "rng": rng_state(next(model.parameters()).device),
         "meta": meta,
         "history": history,
     }
@@ -96,22 +99,42 @@ def checkpoint_path(location: str | os.PathLike) -> Path:
 
 
 def load_checkpoint(directory: str | os.PathLike, map_location: torch.device | str = "cpu") -> dict:
-    """The dict save_checkpoint wrote; meta["size"] comes back as a (width, height) tuple."""
+    """The dict save_checkpoint wrote; meta["size"] comes back as a (width, height) tuple.
+
+    Weights and optimizer state go to `map_location`; the RNG states (CPU_ONLY) stay on the CPU.
+    """
     path = checkpoint_path(directory)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several unrelated types for a file that is not a checkpoint
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BadInput(f"{path}: not a readable tune-genres checkpoint ({first_line})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise BadInput(f"{path}: checkpoint format {found!r}, this reader knows {CHECKPOINT_FORMAT}")
+    for key in state.keys() - set(CPU_ONLY):
+        state[key] = moved(state[key], map_location)
     state["meta"]["size"] = tuple(state["meta"]["size"])
     # Checkpoints written before these were kept.
     state.setdefault("history", [])
     state.setdefault("best_model", None)
     state.setdefault("thresholds", None)
     return state
+
+
+def moved(value, device: torch.device | str):
+    """`value` with every tensor in it on `device`; dicts and lists (state_dicts nest them) are
+    changed in place, so a state_dict keeps its type and `_metadata`."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = moved(item, device)
+    elif isinstance(value, list):
+        value[:] = [moved(item, device) for item in value]
+    elif isinstance(value, tuple):
+        return tuple(moved(item, device) for item in value)
+    return value
 
 
 WEIGHTS = ("best", "last")

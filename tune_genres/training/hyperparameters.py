@@ -14,8 +14,11 @@ HYPERPARAMETERS = tuple(SWEPT)
 
 # softmax + categorical cross-entropy (the study's) or sigmoid + binary cross-entropy (training/losses.py).
 LOSSES = ("cce", "bce")
-# "auto": bf16 where the device computes it in hardware, else fp32 (training/precision.py).
-PRECISIONS = ("auto", "fp32", "bf16")
+# What a trial trains in: fp32 (IEEE, TF32 off), tf32 (TF32 matmuls and convolutions on GPUs from
+# Ampere on) or bf16 autocast. "auto", a sweep's default, is resolved to one of them once, by the
+# driver: bf16 where the trials' devices compute it in hardware, else fp32 (sweep/precision_choice.py).
+RESOLVED_PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("auto", *RESOLVED_PRECISIONS)
 
 
 def format_lr(lr: float) -> str:

@@ -15,8 +15,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def rng_state() -> dict:
-    """The global RNG states as tensors, ints, floats and lists: loadable with torch.load(weights_only=True)."""
+def rng_state(device: torch.device | str = "cpu") -> dict:
+    """The global RNG states as tensors, ints, floats and lists: loadable with torch.load(weights_only=True).
+
+    CUDA's state is taken for `device` alone when it is a GPU (the one a trial trains on), and not
+    at all on the CPU: asking for every device's would create a CUDA context on each GPU of the
+    node, a CPU-only trial's included. Every state here is a CPU tensor, wherever the model is.
+    """
     py_version, py_internal, py_gauss = random.getstate()
     np_state = np.random.get_state(legacy=False)
     state = {
@@ -30,13 +35,14 @@ def rng_state() -> dict:
         },
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    device = torch.device(device)
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict) -> None:
-    """Restore what rng_state() captured. CUDA states are restored only where CUDA is available."""
+def set_rng_state(state: dict, device: torch.device | str = "cpu") -> None:
+    """Restore what rng_state() captured; the CUDA state goes to `device` when it is a GPU."""
     py = state["python"]
     random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
     np_state = state["numpy"]
@@ -47,9 +53,13 @@ def set_rng_state(state: dict) -> None:
         "gauss": np_state["gauss"],
     })
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        # A trial sees only its own GPU(s); restore as many devices as both sides have.
-        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+    device = torch.device(device)
+    cuda_state = state.get("cuda")
+    if device.type == "cuda" and cuda_state is not None:
+        if isinstance(cuda_state, list):
+            # Checkpoints from before held one state per visible GPU; a trial sees its own GPU as 0.
+            cuda_state = cuda_state[0] if cuda_state else None
+        if cuda_state is not None:
             torch.cuda.set_rng_state(cuda_state, device)
 
 

@@ -23,7 +23,7 @@ from .checkpoint import save_checkpoint
 from .data import ResidentSplit
 from .loop import make_optimizer, predict_split, train_one_epoch
 from .metrics import compute_metrics, prefixed
-from .precision import autocast_dtype, compile_for_training
+from .precision import compile_for_training, trial_precision, use_precision
 from .rng import generator_state, make_generator, seed_everything, set_rng_state
 from .selection import DEFAULT_SELECT_METRIC, improves, score_chosen
 
@@ -83,14 +83,16 @@ def run_trial(
         start_epoch, history = resume["epoch"], resume["history"]
         if resume.get("best_model") is not None and resume["best"].get("metric") == select:
             best, best_weights = resume["best"], resume["best_model"]
-        set_rng_state(resume["rng"])
+        set_rng_state(resume["rng"], device)
         generator = make_generator(config["seed"], resume["generator"])
 
     placement = {**(placement or {"pid": os.getpid()}), "device": str(device)}
-    # A trial started before `precision` existed resumes in the fp32 it began in.
-    amp_dtype = autocast_dtype(config.get("precision", "fp32"), device)
+    # A trial started before `precision` existed resumes in the fp32 it began in; a resumed trial
+    # keeps the precision its checkpoint records, whatever this node would choose.
+    precision = trial_precision(config.get("precision", "fp32"), device, resume)
+    amp_dtype = use_precision(precision, device)
     trained = compile_for_training(model, device) if config.get("compile", False) else model
-    placement["precision"] = "bf16" if amp_dtype == torch.bfloat16 else "fp32"
+    placement["precision"] = meta["precision"] = precision
     val_labels = arrays["labels"][arrays["val"]]
     epochs = config["epochs"]
     checkpoint_epochs = set(config.get("checkpoint_epochs", ()))

@@ -157,7 +157,7 @@ def test_whole_gpus_give_concurrent_trials_distinct_gpus(cluster, gpu_node, data
     assert run_gpu_sweep(cluster, dataset, tmp_path, "1", [3e-3, 1e-3]) == [["0"], ["1"]]
 
 
-def test_more_than_one_gpu_must_be_whole(dataset, tmp_path, capsys):
+def test_more_than_one_gpu_per_trial_is_refused(dataset, tmp_path, capsys):
     sweep = write_sweep(tmp_path / "s.toml", "s", [1e-3], epochs=1)
     code = main(["sweep", str(sweep), "--dataset", str(dataset), "--gpus-per-trial", "1.5", "--storage", str(tmp_path)])
-    assert code == 2 and "--gpus-per-trial 1.5: above 1 a trial takes whole GPUs" in capsys.readouterr().err
+    assert code == 2 and "--gpus-per-trial 1.5: a trial of this model uses one GPU" in capsys.readouterr().err

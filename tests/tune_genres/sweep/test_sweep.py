@@ -100,6 +100,18 @@ def test_checkpoints_are_kept_as_configured_and_usable(finished, dataset, capsys
     assert "map" in out and "prior" in out
 
 
+def test_the_drivers_precision_is_every_trials_and_recorded(finished):
+    from tune_genres.training.checkpoint import load_checkpoint
+
+    decided = json.loads((finished / "precision.json").read_text())
+    assert decided["requested"] == "auto" and decided["precision"] in ("fp32", "bf16") and decided["why"]
+    trials = sorted(finished.glob("lr=*"))
+    assert len(trials) == 4
+    for trial in trials:
+        assert json.loads((trial / "params.json").read_text())["precision"] == decided["precision"]
+        assert load_checkpoint(next(trial.glob("checkpoint_*")))["meta"]["precision"] == decided["precision"]
+
+
 def test_learns_something_on_a_learnable_set(finished):
     # The posters carry their genres as colour bands: even 2 epochs must beat the label prior.
     baselines = json.loads((finished / "baselines.json").read_text())

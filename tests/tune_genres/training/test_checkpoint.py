@@ -119,3 +119,41 @@ def test_unreadable_checkpoints_are_one_line_errors(tmp_path):
     torch.save({"format": 99}, tmp_path / CHECKPOINT_FILE)
     with pytest.raises(BadInput, match="checkpoint format 99, this reader knows 1"):
         load_checkpoint(tmp_path)
+
+
+def test_rng_states_stay_on_the_cpu_wherever_the_weights_go(splits, tmp_path):
+    # A GPU trial loads its checkpoint onto its GPU; "meta" stands in for it here: a device whose
+    # tensors torch.set_rng_state, Generator.set_state and numpy cannot take, as they cannot a GPU's.
+    train, _ = splits
+    model, optimizer, generator = fresh(SEED)
+    train_one_epoch(model, optimizer, train, "bce", BATCH, generator)
+    save_checkpoint(tmp_path / "ck", model=model, optimizer=optimizer, epoch=1, best=None,
+                    generator_state=generator_state(generator), meta=meta("bce"))
+    saved_draws, saved_order = draws(), torch.randperm(len(train), generator=generator)
+
+    state = load_checkpoint(tmp_path / "ck", map_location="meta")
+    assert {t.device.type for t in state["model"].values()} == {"meta"}  # the weights went where asked
+    set_rng_state(state["rng"])
+    resumed = make_generator(SEED, state["generator"])
+    assert draws() == saved_draws
+    assert torch.equal(torch.randperm(len(train), generator=resumed), saved_order)
+
+
+def test_a_cpu_trial_saves_and_restores_its_rng_without_touching_cuda(splits, tmp_path, monkeypatch):
+    # On a GPU node, a CPU-only trial must not create a CUDA context on the node's GPUs.
+    train, _ = splits
+    model, optimizer, generator = fresh(SEED)
+    train_one_epoch(model, optimizer, train, "bce", BATCH, generator)
+
+    def refuse(name):
+        def call(*args, **kwargs):
+            raise AssertionError(f"a CPU trial called torch.cuda.{name}")
+        return call
+
+    for name in ("is_available", "get_rng_state", "get_rng_state_all", "set_rng_state", "set_rng_state_all", "device_count"):
+        monkeypatch.setattr(torch.cuda, name, refuse(name))
+    save_checkpoint(tmp_path / "ck", model=model, optimizer=optimizer, epoch=1, best=None,
+                    generator_state=generator_state(generator), meta=meta("bce"))
+    state = load_checkpoint(tmp_path / "ck")
+    assert "cuda" not in state["rng"]
+    set_rng_state(state["rng"], "cpu")
