@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataset_builder.errors import BadInput
 
 from ..sweep.api import run_sweep
 from ..sweep.sweep_file import load_sweep
