@@ -5,25 +5,29 @@ trials at once, 1 epoch and 1 CPU each, through tune_genres' own driver (`run_sw
 local Ray, as `tune-genres sweep` runs), and samples every --interval seconds until it returns:
 
 - the machine's memory in use: MemTotal - MemAvailable (/proc/meminfo). Ray's object store is
-  shared memory and counts here; the page cache (the dataset file the driver read) does not;
-- each trial process's resident size (RSS) and its own part, the pages no other process maps
-  (Private_Clean + Private_Dirty of /proc/PID/smaps_rollup): RSS less private is what it maps
-  of the object store's shared copy (and of shared libraries);
-- the driver's (this process's) RSS and private part.
+  shared memory and counts here, once; the page cache (the dataset file the driver read) does not;
+- each trial process's and the driver's resident size (RSS), and three parts of it: private
+  (Private_Clean + Private_Dirty of /proc/PID/smaps_rollup: the pages no other process maps),
+  anonymous (RssAnon: the process's own heap, torch's buffers included) and shared memory
+  (RssShmem: what it maps of the object store). Private also counts the pages of the store, and
+  of files, that no other process happens to map yet, so anonymous is the surer figure of the
+  memory a trial adds.
 
-A trial process is a descendant of this process whose title is a Ray actor's (`ray::...`) other
-than an idle worker's (`ray::IDLE`). The machine's figure counts whatever else runs on it, so the
-memory in use before Ray starts is printed too, and the rise over it beside the peak. Every figure is also printed as
-a multiple of the ratio's image array (N x H x W x 3 bytes, the images_r<R>.npy file).
+A trial process is a descendant of this process titled as Tune's trial actors are
+(`ray::ImplicitFunc`). The machine's figure counts whatever else runs on it, so the
+memory in use before Ray starts is printed too, and the rise over it beside the peak. Every
+figure is also printed as a multiple of the ratio's image array (the images_r<R>.npy file).
 
     .venv/bin/python benchmarks/sweep_memory.py [--dataset DIR] [--count N] [--ratio R] [--trials K]
-        [--interval S] [--keep DIR] [--quick] [--json PATH]
+        [--interval S] [--private-interval S] [--floor GIB] [--keep DIR] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -39,13 +43,13 @@ GENRES = "top:5"
 # -- what /proc says -----------------------------------------------------------------------------
 
 
-def memory_in_use() -> int:
-    """Bytes the machine has in use: MemTotal - MemAvailable (the kernel's own estimate of what it can free)."""
+def memory_in_use() -> tuple[int, int]:
+    """(bytes in use, bytes available): MemTotal - MemAvailable, and MemAvailable (the kernel's estimate of what it can free)."""
     fields = {}
     for line in Path("/proc/meminfo").read_text().splitlines():
         name, value = line.split(":", 1)
         fields[name] = int(value.split()[0]) * 1024
-    return fields["MemTotal"] - fields["MemAvailable"]
+    return fields["MemTotal"] - fields["MemAvailable"], fields["MemAvailable"]
 
 
 def status_memory(pid: int) -> dict[str, int] | None:
@@ -103,20 +107,38 @@ def descendants(root: int) -> dict[int, str]:
     return found
 
 
+def kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# Tune runs a function trainable as a Ray actor of class ImplicitFunc; its process takes the title
+# `ray::ImplicitFunc` (`ray::ImplicitFunc.train` while it trains). Ray's agents and idle workers
+# are `ray::DashboardAgent`, `ray::RuntimeEnvAgent`, `ray::IDLE`.
+TRIAL_TITLE = "ray::ImplicitFunc"
+
+
 def is_trial(title: str) -> bool:
-    return title.startswith("ray::") and not title.startswith("ray::IDLE")
+    return title.startswith(TRIAL_TITLE)
 
 
 class Sampler(threading.Thread):
     """Samples memory in use, this process's and each trial process's, until stopped; keeps the peaks.
 
     Every `interval` seconds the counters (meminfo, each process's status); every
-    `private_interval` seconds also each process's private part (smaps_rollup, costly).
+    `private_interval` seconds also each process's private part (smaps_rollup, costly). Should the
+    machine's available memory fall below `floor` bytes, it stops the sweep: the driver is
+    interrupted and the trial processes killed, so that on a shared machine the benchmark, not a
+    neighbour, is what the memory shortage ends; the peaks so far are then lower bounds.
     """
 
-    def __init__(self, interval: float, private_interval: float):
+    def __init__(self, interval: float, private_interval: float, floor: int):
         super().__init__(daemon=True)
-        self.interval, self.private_interval = interval, private_interval
+        self.interval, self.private_interval, self.floor = interval, private_interval, floor
+        self.stopped_at_floor: float | None = None  # the available memory that stopped the sweep
         self.stopped = threading.Event()
         self.samples = self.private_samples = 0
         self.private_at = 0.0
@@ -124,9 +146,16 @@ class Sampler(threading.Thread):
         self.processes: dict[int, dict] = {}  # pid -> peaks: rss, anon, shmem, private; and its title
 
     def sample(self, private: bool = False) -> None:
-        self.peak_in_use = max(self.peak_in_use, memory_in_use())
+        in_use, available = memory_in_use()
+        self.peak_in_use = max(self.peak_in_use, in_use)
         private = private or time.monotonic() - self.private_at >= self.private_interval
         watched = {os.getpid(): "driver"} | {pid: t for pid, t in descendants(os.getpid()).items() if is_trial(t)}
+        if available < self.floor and self.stopped_at_floor is None and not self.stopped.is_set():
+            self.stopped_at_floor = available
+            _thread.interrupt_main()  # Tune ends the experiment on an interrupt
+        if self.stopped_at_floor is not None and not self.stopped.is_set():
+            # Trial processes free their memory now, not when Tune gets to them (and so do any it restarts).
+            kill([pid for pid in watched if pid != os.getpid()])
         for pid, title in watched.items():
             found = status_memory(pid)
             if found is None:
@@ -136,8 +165,6 @@ class Sampler(threading.Thread):
             peak = self.processes.setdefault(pid, {"title": title, "rss": 0, "anon": 0, "shmem": 0, "private": 0})
             for key, value in found.items():
                 peak[key] = max(peak[key], value)
-            if "train" in title:  # a trial actor's title names the method it runs; keep the telling one
-                peak["title"] = title
         if private:
             self.private_at = time.monotonic()
             self.private_samples += 1
@@ -178,6 +205,12 @@ def sweep_file(path: Path, ratio: int, trials: int) -> Path:
     return path
 
 
+def package_path() -> str:
+    import tune_genres
+
+    return str(Path(tune_genres.__file__).parent)
+
+
 def run(dataset: Path, ratio: int, trials: int, sampler: Sampler, folder: Path) -> dict:
     import ray
 
@@ -186,28 +219,34 @@ def run(dataset: Path, ratio: int, trials: int, sampler: Sampler, folder: Path) 
     from tune_genres.sweep.sweep_file import load_sweep
 
     sweep = load_sweep(sweep_file(folder / "memory.toml", ratio, trials))
-    at_start = memory_in_use()
+    at_start = memory_in_use()[0]
     sampler.start()
-    started = time.perf_counter()
-    # The driver's own connect, to a fresh local Ray: never one another user started on this machine.
-    os.environ["RAY_ADDRESS"] = "local"
-    connect(None)
+    started, workers_package = time.perf_counter(), "?"
     try:
+        # The driver's own connect, to a fresh local Ray: never one another user started on this machine.
+        os.environ["RAY_ADDRESS"] = "local"
+        connect(None)
         cpus = ray.cluster_resources().get("CPU", 0)
         if cpus < trials:
             raise SystemExit(f"--trials {trials}: Ray sees {cpus:g} CPUs here, so the trials would not all run at once")
+        # Which tune_genres the trials run (a worker's path starts with the driver's working directory).
+        workers_package = ray.get(ray.remote(num_cpus=0)(package_path).remote())
         run_sweep(sweep, SweepOptions(dataset=dataset, storage=str(folder / "experiments"), name="memory", verbose=0))
+    except KeyboardInterrupt:
+        if sampler.stopped_at_floor is None:
+            raise
     finally:
         sweep_s = time.perf_counter() - started
         sampler.stop()
         ray.shutdown()
     processes = sampler.processes
     return {
+        "package": {"driver": package_path(), "workers": workers_package},
         "in_use_at_start": at_start,
         "peak_in_use": sampler.peak_in_use,
         "driver": processes.get(os.getpid()),
-        "trials": [p for p in processes.values() if "train" in p["title"]],
-        "other_ray_processes": sorted({p["title"] for pid, p in processes.items() if pid != os.getpid() and "train" not in p["title"]}),
+        "trials": [p for pid, p in processes.items() if pid != os.getpid()],
+        "stopped_at_floor": sampler.stopped_at_floor,
         "samples": sampler.samples,
         "private_samples": sampler.private_samples,
         "sweep_s": sweep_s,
@@ -227,6 +266,8 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between samples of the counters (default 0.5)")
     parser.add_argument("--private-interval", type=float, default=2.0,
                         help="seconds between samples of each process's private memory (smaps_rollup; default 2)")
+    parser.add_argument("--floor", type=float, default=1.5,
+                        help="stop the sweep when the machine's available memory falls below this many GiB (default 1.5)")
     parser.add_argument("--keep", type=Path, help="build the synthetic dataset here and keep it (for --dataset next time)")
     parser.add_argument("--quick", action="store_true", help="2000 synthetic posters: a few minutes on 2 cores")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
@@ -248,13 +289,13 @@ def main() -> None:
         array = (Path(dataset) / images_file(args.ratio)).stat().st_size
         width, height = ds.size(args.ratio)
         load_before = os.getloadavg()[0]
-        figures = run(dataset, args.ratio, args.trials, Sampler(args.interval, args.private_interval), Path(tmp))
+        figures = run(dataset, args.ratio, args.trials, Sampler(args.interval, args.private_interval, int(args.floor * GIB)), Path(tmp))
     figures["load_avg"] = [load_before, os.getloadavg()[0]]
     print_figures(figures, array, args)
     if args.json:
         write_json(args.json, "sweep_memory", dataset=str(dataset), posters=ds.manifest["count"], ratio=args.ratio,
                    size=[width, height], array_bytes=array, trials_at_once=args.trials, interval_s=args.interval,
-                   private_interval_s=args.private_interval, **figures)
+                   private_interval_s=args.private_interval, floor_gib=args.floor, **figures)
 
 
 def print_figures(figures: dict, array: int, args: argparse.Namespace) -> None:
@@ -264,9 +305,13 @@ def print_figures(figures: dict, array: int, args: argparse.Namespace) -> None:
         f"{gib(array)} GiB. {figures['samples']} samples every {args.interval:g} s ({figures['private_samples']} of the "
         f"private part) over {figures['sweep_s']:.0f} s. GiB, and in brackets as a multiple of the array:\n"
     )
+    if figures["stopped_at_floor"] is not None:
+        print(f"STOPPED: the machine's available memory fell to {gib(figures['stopped_at_floor'])} GiB, under --floor "
+              f"{args.floor:g}; the sweep did not finish and every peak below is a lower bound.\n")
+    print(f"tune_genres from {figures['package']['driver']} (driver), {figures['package']['workers']} (Ray's workers).\n")
     print("| machine: peak in use | in use at the start | rise |")
     print("|---:|---:|---:|")
-    print(" | ".join(f"| {gib(v)} ({v / array:.2f}x)" for v in (figures["peak_in_use"], figures["in_use_at_start"], rise)) + " |")
+    print("| " + " | ".join(f"{gib(v)} ({v / array:.2f}x)" for v in (figures["peak_in_use"], figures["in_use_at_start"], rise)) + " |")
     print("\n| process | peak RSS | private (not shared) | anonymous | shared memory mapped (the object store) |")
     print("|---|---:|---:|---:|---:|")
     processes = [("driver", figures["driver"])] + [(f"trial {i + 1}", t) for i, t in enumerate(figures["trials"])]
@@ -274,14 +319,13 @@ def print_figures(figures: dict, array: int, args: argparse.Namespace) -> None:
         print(f"| {label} | " + " | ".join(f"{gib(p[k])} ({p[k] / array:.2f}x)" for k in ("rss", "private", "anon", "shmem")) + " |")
     if not figures["trials"]:
         print("(no trial process seen: was the sweep shorter than the sampling interval?)")
-    if figures["other_ray_processes"]:
-        print("Ray's other processes, not counted above: " + ", ".join(figures["other_ray_processes"]))
     trials = figures["trials"]
     print(
         f"\nPeak memory in use {gib(figures['peak_in_use'])} GiB ({figures['peak_in_use'] / array:.2f}x the array), "
         f"{gib(rise)} GiB over the {gib(figures['in_use_at_start'])} GiB in use before Ray started; per trial "
-        f"at most {gib(max((t['rss'] for t in trials), default=0))} GiB resident, of it "
-        f"{gib(max((t['private'] for t in trials), default=0))} GiB its own. Load average {figures['load_avg'][0]:.2f} at "
+        f"at most {gib(max((t['rss'] for t in trials), default=0))} GiB resident, of it at most "
+        f"{gib(max((t['private'] for t in trials), default=0))} GiB private and {gib(max((t['anon'] for t in trials), default=0))} "
+        f"GiB anonymous. Load average {figures['load_avg'][0]:.2f} at "
         f"start, {figures['load_avg'][1]:.2f} at the end; the machine's figure counts whatever else runs on it."
     )
 
