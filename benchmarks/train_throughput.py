@@ -16,18 +16,28 @@ For each of the study's six ratios, on the same posters:
   Adam, fp32, `loss.item()` every step; with 0 workers and with one worker per core, and the
   faster of the two is the baseline (the comparison favours the baseline, not us).
 
+With --data-paths it measures instead, in the trainable's default precision, the data path a
+sweep's trials take against the one they took before issue 15 (one copy of the data per node):
+
+- training: `train_one_epoch` on a split that indexes a read-only shared array (the posters in a
+  memory-mapped file on /dev/shm: pages shared between processes, as Ray's object store hands a
+  trial its arrays; a view plus row indices) against one that owns a private copy of its rows;
+- evaluation: `predict_split` over the same posters in batches of EVAL_BATCH from the shared
+  array against batches of 256 from the private copy.
+
 The contenders of a ratio take turns, one epoch each, round after round, and each keeps its best
 epoch: on a shared machine a busy moment then hurts them alike. The posters are the synthetic
 generator's (dataset_builder.sources.synthetic) shrunk with the builder's own resize, or the train
 rows of a built dataset with --dataset.
 
     .venv/bin/python benchmarks/train_throughput.py [--ratios 30,58] [--dataset DIR] [--threads N]
-        [--images N] [--repeats N] [--compile] [--quick] [--json PATH]
+        [--images N] [--repeats N] [--compile] [--data-paths] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -58,7 +68,7 @@ from tune_genres.training.losses import loss_fn  # noqa: E402
 from tune_genres.models.minivgg import MiniVGG, model_config  # noqa: E402
 from tune_genres.sweep.sweep_file import TRAIN_KEYS  # noqa: E402
 from tune_genres.training.device import set_threads  # noqa: E402
-from tune_genres.training.loop import make_optimizer, train_one_epoch  # noqa: E402
+from tune_genres.training.loop import EVAL_BATCH, make_optimizer, predict_split, train_one_epoch  # noqa: E402
 from tune_genres.training.precision import autocast_dtype, compile_for_training  # noqa: E402
 
 BATCH = 32  # the study's
@@ -156,6 +166,70 @@ def our_epoch(images: np.ndarray, labels: np.ndarray, amp_dtype: torch.dtype | N
     generator = torch.Generator().manual_seed(0)
     trained = compile_for_training(model, CPU) if compiled else model
     return lambda: train_one_epoch(trained, optimizer, split, LOSS, BATCH, generator, amp_dtype)
+
+
+# -- the data paths: a shared array against a private copy (--data-paths) --------------------------
+
+# The evaluation batch before issue 15.
+OLD_EVAL_BATCH = 256
+
+
+def shared_array(images: np.ndarray, folder: Path) -> np.ndarray:
+    """The posters as a trial gets them from Ray's object store: a read-only array over shared
+    memory (Ray's store is memory-mapped files on /dev/shm), not pages of this process's own."""
+    path = folder / "shared.npy"
+    np.save(path, images)
+    return np.asarray(np.load(path, mmap_mode="r"))
+
+
+def private_split(images: np.ndarray, labels: np.ndarray) -> ResidentSplit:
+    """The split as trials held it before issue 15: a private copy of its rows."""
+    return ResidentSplit(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.float32)))
+
+
+def data_path_contenders(images: np.ndarray, labels: np.ndarray, folder: Path) -> dict[str, Callable[[], object]]:
+    _, height, width, _ = images.shape
+    precision = autocast_dtype(TRAIN_KEYS["precision"].default, CPU)
+    rows = np.arange(len(images))
+    splits = {"private": private_split(images, labels), "shared": ResidentSplit.from_indices(shared_array(images, folder), labels, rows, CPU)}
+    contenders = {}
+    for name, split in splits.items():
+        torch.manual_seed(0)
+        model = MiniVGG.from_config(model_config(labels.shape[1], height, width)).to(memory_format=torch.channels_last)
+        optimizer, generator = make_optimizer(model, LR), torch.Generator().manual_seed(0)
+        contenders[f"train_{name}"] = functools.partial(train_one_epoch, model, optimizer, split, LOSS, BATCH, generator, precision)
+        batch = OLD_EVAL_BATCH if name == "private" else EVAL_BATCH
+        contenders[f"predict_{name}"] = functools.partial(predict_split, model, split, LOSS, batch)
+    return contenders
+
+
+def measure_data_paths(images: np.ndarray, labels: np.ndarray, folder: Path, rounds: int) -> dict:
+    _, height, width, _ = images.shape
+    load_before = load()
+    folder.mkdir(parents=True)
+    per_s = {name: len(images) / s for name, s in race(data_path_contenders(images, labels, folder), rounds).items()}
+    return {
+        "size": [width, height],
+        "precision": "bf16" if autocast_dtype(TRAIN_KEYS["precision"].default, CPU) is not None else "fp32",
+        "images_per_s": per_s,
+        "train_shared_over_private": per_s["train_shared"] / per_s["train_private"],
+        "predict_shared_over_private": per_s["predict_shared"] / per_s["predict_private"],
+        "load_avg": [load_before, load()],
+    }
+
+
+def print_data_paths(results: dict, on: str, source: str) -> None:
+    print(f"\nData paths, batch {BATCH}, {LOSS} loss, on {on}; posters: {source}.")
+    print(f"Training (the default precision) and prediction (fp32) from a read-only shared array (prediction in batches "
+          f"of {EVAL_BATCH}) against a private copy (prediction in batches of {OLD_EVAL_BATCH}), images/s:\n")
+    print("| ratio | size | train: private | train: shared | shared / private | predict: private, 256 | "
+          f"predict: shared, {EVAL_BATCH} | shared / private | load |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for ratio, e in results.items():
+        v = e["images_per_s"]
+        print(f"| {ratio} | {e['size'][0]}x{e['size'][1]} | {v['train_private']:.1f} | {v['train_shared']:.1f} | "
+              f"{e['train_shared_over_private']:.3f} | {v['predict_private']:.1f} | {v['predict_shared']:.1f} | "
+              f"{e['predict_shared_over_private']:.3f} | {e['load_avg'][0]:.1f}-{e['load_avg'][1]:.1f} |")
 
 
 # -- the typical pipeline ------------------------------------------------------------------------
@@ -269,6 +343,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="posters per timed epoch (default 256, --quick 64)")
     parser.add_argument("--repeats", type=int, help="timed epochs per contender, best kept (default 3, --quick 2)")
     parser.add_argument("--compile", action="store_true", help="also time ours (fp32) under torch.compile, with its compile time")
+    parser.add_argument("--data-paths", action="store_true",
+                        help="measure instead training and prediction from a read-only shared array against a private copy")
     parser.add_argument("--quick", action="store_true", help="about a minute on an idle 2-core machine: fewer posters and repeats")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
@@ -296,6 +372,18 @@ def main() -> None:
     else:
         images, labels = synthetic_posters(count, ratios, workers=args.threads)
         source = f"{count} synthetic posters (seed 0)"
+    if args.data_paths:
+        # On /dev/shm (when there is one): memory shared between processes, as Ray's object store is.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        with tempfile.TemporaryDirectory(prefix="train-bench-", dir=shm) as tmp:
+            results = {str(r): measure_data_paths(images[r], labels, Path(tmp) / str(r), rounds) for r in tqdm(ratios, desc="ratios", unit="ratio")}
+        print_data_paths(results, on, source)
+        print(f"\nMeasured in {time.perf_counter() - started:.0f} s, {count} posters per epoch, best of {rounds} each; "
+              f"load average {load():.2f} at the end: on a shared machine, rerun and compare the ratios.")
+        if args.json:
+            write_json(args.json, "train_throughput_data_paths", machine=machine, posters=source, images_per_epoch=count,
+                       repeats=rounds, eval_batch=EVAL_BATCH, old_eval_batch=OLD_EVAL_BATCH, ratios=results)
+        return
     peak_sizes = (2048,) if args.quick else (2048, 4096)
     peak = matmul_peak(peak_sizes, rounds=3 if args.quick else 5)
 

@@ -13,7 +13,7 @@ from dataset_builder.store import Dataset, open_dataset
 
 from ..training.checkpoint import checkpoint_path, load_model
 from ..training.data import ResidentSplit
-from ..training.loop import predict_split
+from ..training.loop import EVAL_BATCH, predict_split
 from ..training.metrics import BASELINES, LOWER_IS_BETTER, METRICS, baselines, compute_metrics, tune_thresholds, tuned_metrics
 
 EVAL_SPLITS = ("test", "val", "train", "all")
@@ -65,7 +65,7 @@ def evaluate(
     dataset_path: str | os.PathLike,
     split: str = "test",
     device: torch.device | str = "cpu",
-    batch_size: int = 256,
+    batch_size: int = EVAL_BATCH,
     weights: str = "best",
     allow_train_overlap: bool = False,
 ) -> dict:

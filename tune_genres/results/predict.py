@@ -14,7 +14,7 @@ from dataset_builder.images import open_poster, resize_all
 
 from ..training.checkpoint import checkpoint_path, load_model
 from ..training.data import ResidentSplit
-from ..training.loop import predict_logits
+from ..training.loop import EVAL_BATCH, predict_logits
 from ..training.losses import probabilities
 
 
@@ -34,7 +34,7 @@ def predict(
     checkpoint: str | os.PathLike,
     images: list[str | os.PathLike],
     device: torch.device | str = "cpu",
-    batch_size: int = 256,
+    batch_size: int = EVAL_BATCH,
     weights: str = "best",
 ) -> tuple[dict, list[Prediction], list[tuple[Path, PosterError]]]:
     """(the checkpoint's meta, a Prediction per usable poster, (path, error) per unusable one).

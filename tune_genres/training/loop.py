@@ -14,6 +14,13 @@ from torch import nn
 from .data import ResidentSplit
 from .losses import loss_fn, probabilities
 
+# Prediction's batch size: no larger than what training at the study's batch 32 already holds, so
+# evaluating never raises a trial's peak memory (a trial's process keeps the memory it frees until
+# the trial ends: sweep/worker_env.py). At 182x268, one process's peak rose by 0.8 GiB predicting in
+# fp32 batches of 64, by 1.0 GiB training an epoch in bf16 at batch 32, and by 1.6 and 2.8 GiB
+# predicting in batches of 128 and 256.
+EVAL_BATCH = 64
+
 
 def make_optimizer(
     model: nn.Module, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
@@ -55,7 +62,7 @@ def train_one_epoch(
     return total.item() / len(split)
 
 
-def predict_logits(model: nn.Module, split: ResidentSplit, batch_size: int = 256) -> torch.Tensor:
+def predict_logits(model: nn.Module, split: ResidentSplit, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """Logits N x G over `split` in row order, in eval mode (no dropout); the mode is restored after."""
     was_training = model.training
     model.eval()
@@ -67,7 +74,7 @@ def predict_logits(model: nn.Module, split: ResidentSplit, batch_size: int = 256
 
 
 def predict_split(
-    model: nn.Module, split: ResidentSplit, loss_name: str, batch_size: int = 256
+    model: nn.Module, split: ResidentSplit, loss_name: str, batch_size: int = EVAL_BATCH
 ) -> tuple[float, np.ndarray]:
     """(mean loss per sample, probabilities N x G as float32 numpy) over `split`, in row order."""
     logits = predict_logits(model, split, batch_size)

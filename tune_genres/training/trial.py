@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..models import DEFAULT_MODEL, create_model, model_from_config
+from ..models import DEFAULT_MODEL, create_model
 from .checkpoint import save_checkpoint
 from .data import ResidentSplit
 from .loop import make_optimizer, predict_split, train_one_epoch
@@ -150,7 +150,7 @@ def score_at_end(model, best_weights: dict | None, val: ResidentSplit, test: Res
     last_loss, last_probs = predict_split(model, test, config["loss"])
     test_labels = test.labels.cpu().numpy()
     metrics = {"last_test_loss": last_loss, **prefixed("last_test", compute_metrics(last_probs, test_labels, config["threshold"]))}
-    chosen = model_from_config(DEFAULT_MODEL, model.config).to(test.device, memory_format=torch.channels_last)
+    chosen = create_model(DEFAULT_MODEL, **model.config).to(test.device, memory_format=torch.channels_last)
     chosen.load_state_dict(best_weights if best_weights is not None else model.state_dict())
     scores, thresholds = score_chosen(chosen, val, test, config["loss"], config["threshold"])
     return {**metrics, **scores}, thresholds

@@ -1,13 +1,15 @@
-"""A trial's resident data: arrays out of the store, batches by index, aligned labels."""
+"""A trial's resident data: arrays out of the store, batches by index, aligned labels, no copied pixels."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from dataset_builder.store import open_dataset
-from tune_genres.training.data import ResidentSplit, trial_arrays
+from tune_genres.training.data import ResidentSplit, copy_rows, trial_arrays
 
 
 @pytest.fixture
@@ -15,10 +17,12 @@ def arrays(tiny_dataset):
     return trial_arrays(open_dataset(tiny_dataset(count=50, ratios=(30, 44))), 30)
 
 
-def test_trial_arrays_are_plain_copies_of_one_ratio(arrays, tiny_dataset):
+def test_trial_arrays_are_one_ratio_as_plain_arrays_the_images_a_view_of_the_file(arrays, tiny_dataset):
     dataset = open_dataset(tiny_dataset("again", count=50, ratios=(30, 44)))
     assert arrays["images"].shape == (50, 80, 55, 3) and arrays["images"].dtype == np.uint8
+    # A plain ndarray (ray.put sends it out-of-band, no bytes copy), over the memory map (no copy here either).
     assert type(arrays["images"]) is np.ndarray and not isinstance(arrays["images"], np.memmap)
+    assert not arrays["images"].flags.owndata
     assert arrays["labels"].shape == (50, 3) and arrays["labels"].dtype == np.uint8
     assert arrays["genres"] == ["Horror", "Romance", "Action"]
     np.testing.assert_array_equal(arrays["images"], dataset.images(30))
@@ -71,3 +75,38 @@ def test_from_indices_reads_rows_of_the_memory_map(tiny_dataset):
     (x, y), = split.batches(10)
     assert rows_of(x) == [3, 17, 5]
     np.testing.assert_array_equal(y.numpy(), dataset.labels[rows])
+
+
+def within(tensor: torch.Tensor, array: np.ndarray) -> bool:
+    """Whether the tensor's storage lies inside the array's own buffer (no copy of it)."""
+    start = array.__array_interface__["data"][0]
+    storage = tensor.untyped_storage()
+    return start <= storage.data_ptr() and storage.data_ptr() + storage.nbytes() <= start + array.nbytes
+
+
+def test_a_cpu_split_indexes_the_read_only_array_it_was_handed_without_copying_pixels(arrays):
+    arrays["images"].setflags(write=False)  # as Ray's object store hands it to a trial
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's not-writable warning is expected and silenced
+        split = ResidentSplit.from_arrays(arrays, "train", "cpu")
+    assert within(split.images, arrays["images"])
+    assert np.shares_memory(split.images.numpy(), arrays["images"])
+    assert split.rows.tolist() == arrays["train"].tolist()
+    (x, _), = split.batches(len(split))
+    assert rows_of(x) == arrays["train"].tolist()
+
+
+def test_copy_rows_gathers_the_rows_in_bounded_pieces(arrays):
+    rows = np.array([7, 3, 41, 0, 12, 29, 5])
+    row_bytes = arrays["images"][0].nbytes
+    for piece_rows in (1, 2, 3, 7, 100):  # pieces that divide the rows, that do not, and one for all
+        copied = copy_rows(arrays["images"], rows, "cpu", piece_bytes=piece_rows * row_bytes)
+        np.testing.assert_array_equal(copied.numpy(), arrays["images"][rows])
+        assert not np.shares_memory(copied.numpy(), arrays["images"])
+
+
+def test_a_split_on_another_device_holds_its_own_rows(arrays):
+    # "meta" stands in for a GPU here: any device but the CPU takes the copying path.
+    split = ResidentSplit.from_arrays(arrays, "val", "meta")
+    assert split.rows is None and split.device.type == "meta"
+    assert split.images.shape == (len(arrays["val"]), 80, 55, 3) and len(split) == len(arrays["val"])
