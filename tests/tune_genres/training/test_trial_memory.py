@@ -63,6 +63,9 @@ def test_a_trial_evaluates_in_batches_no_larger_than_the_bound(arrays, monkeypat
     monkeypatch.setattr(trial, "create_model", recording_model)
     run(arrays)
     evaluated = [size for training, size in forwards if not training]
-    assert sum(evaluated) == len(arrays["val"]) + len(arrays["test"])
+    # Each epoch scores val; at the end the last weights score test, and the chosen (best-epoch)
+    # weights score val (to tune thresholds) and test.
+    val, test = len(arrays["val"]), len(arrays["test"])
+    assert sum(evaluated) == CONFIG["epochs"] * val + test + val + test
     assert max(evaluated) <= EVAL_BATCH
     assert max(size for training, size in forwards if training) == CONFIG["batch_size"]
