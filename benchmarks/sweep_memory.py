@@ -11,7 +11,10 @@ local Ray, as `tune-genres sweep` runs), and samples every --interval seconds un
   anonymous (RssAnon: the process's own heap, torch's buffers included) and shared memory
   (RssShmem: what it maps of the object store). Private also counts the pages of the store, and
   of files, that no other process happens to map yet, so anonymous is the surer figure of the
-  memory a trial adds.
+  memory a trial adds;
+- the sweep's own memory, whatever else runs on the machine: the anonymous memory of this
+  process and of every process under it (Ray's daemons and workers included), plus the object
+  store's shared memory once.
 
 A trial process is a descendant of this process titled as Tune's trial actors are
 (`ray::ImplicitFunc`). The machine's figure counts whatever else runs on it, so the
@@ -142,14 +145,16 @@ class Sampler(threading.Thread):
         self.stopped = threading.Event()
         self.samples = self.private_samples = 0
         self.private_at = 0.0
-        self.peak_in_use = 0
+        self.peak_in_use = self.peak_own = 0
         self.processes: dict[int, dict] = {}  # pid -> peaks: rss, anon, shmem, private; and its title
 
     def sample(self, private: bool = False) -> None:
         in_use, available = memory_in_use()
         self.peak_in_use = max(self.peak_in_use, in_use)
         private = private or time.monotonic() - self.private_at >= self.private_interval
-        watched = {os.getpid(): "driver"} | {pid: t for pid, t in descendants(os.getpid()).items() if is_trial(t)}
+        family = descendants(os.getpid())
+        watched = {os.getpid(): "driver"} | {pid: t for pid, t in family.items() if is_trial(t)}
+        self.sweep_own(family)
         if available < self.floor and self.stopped_at_floor is None and not self.stopped.is_set():
             self.stopped_at_floor = available
             _thread.interrupt_main()  # Tune ends the experiment on an interrupt
@@ -169,6 +174,14 @@ class Sampler(threading.Thread):
             self.private_at = time.monotonic()
             self.private_samples += 1
         self.samples += 1
+
+    def sweep_own(self, family: dict[int, str]) -> None:
+        """The sweep's own memory, whatever else the machine runs: the anonymous memory of this process
+        and of every process under it (Ray's daemons, agents, workers), plus the object store's shared
+        memory once (as much of it as any one of them maps: the driver, which wrote it, maps all)."""
+        found = [m for m in map(status_memory, [os.getpid(), *family]) if m is not None]
+        own = sum(m["anon"] for m in found) + max((m["shmem"] for m in found), default=0)
+        self.peak_own = max(self.peak_own, own)
 
     def run(self) -> None:
         while not self.stopped.is_set():
@@ -244,6 +257,7 @@ def run(dataset: Path, ratio: int, trials: int, sampler: Sampler, folder: Path) 
         "package": {"driver": package_path(), "workers": workers_package},
         "in_use_at_start": at_start,
         "peak_in_use": sampler.peak_in_use,
+        "peak_sweep_own": sampler.peak_own,
         "driver": processes.get(os.getpid()),
         "trials": [p for pid, p in processes.items() if pid != os.getpid()],
         "stopped_at_floor": sampler.stopped_at_floor,
@@ -309,9 +323,12 @@ def print_figures(figures: dict, array: int, args: argparse.Namespace) -> None:
         print(f"STOPPED: the machine's available memory fell to {gib(figures['stopped_at_floor'])} GiB, under --floor "
               f"{args.floor:g}; the sweep did not finish and every peak below is a lower bound.\n")
     print(f"tune_genres from {figures['package']['driver']} (driver), {figures['package']['workers']} (Ray's workers).\n")
-    print("| machine: peak in use | in use at the start | rise |")
-    print("|---:|---:|---:|")
-    print("| " + " | ".join(f"{gib(v)} ({v / array:.2f}x)" for v in (figures["peak_in_use"], figures["in_use_at_start"], rise)) + " |")
+    print("| machine: peak in use | in use at the start | rise | the sweep's own: peak |")
+    print("|---:|---:|---:|---:|")
+    values = (figures["peak_in_use"], figures["in_use_at_start"], rise, figures["peak_sweep_own"])
+    print("| " + " | ".join(f"{gib(v)} ({v / array:.2f}x)" for v in values) + " |")
+    print("(the sweep's own: the anonymous memory of the driver and every process under it, Ray's included, "
+          "plus the object store's shared memory once)")
     print("\n| process | peak RSS | private (not shared) | anonymous | shared memory mapped (the object store) |")
     print("|---|---:|---:|---:|---:|")
     processes = [("driver", figures["driver"])] + [(f"trial {i + 1}", t) for i, t in enumerate(figures["trials"])]
@@ -322,7 +339,8 @@ def print_figures(figures: dict, array: int, args: argparse.Namespace) -> None:
     trials = figures["trials"]
     print(
         f"\nPeak memory in use {gib(figures['peak_in_use'])} GiB ({figures['peak_in_use'] / array:.2f}x the array), "
-        f"{gib(rise)} GiB over the {gib(figures['in_use_at_start'])} GiB in use before Ray started; per trial "
+        f"{gib(rise)} GiB over the {gib(figures['in_use_at_start'])} GiB in use before Ray started; the sweep's own "
+        f"processes and object store at most {gib(figures['peak_sweep_own'])} GiB; per trial "
         f"at most {gib(max((t['rss'] for t in trials), default=0))} GiB resident, of it at most "
         f"{gib(max((t['private'] for t in trials), default=0))} GiB private and {gib(max((t['anon'] for t in trials), default=0))} "
         f"GiB anonymous. Load average {figures['load_avg'][0]:.2f} at "

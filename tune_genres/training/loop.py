@@ -14,12 +14,13 @@ from torch import nn
 from .data import ResidentSplit
 from .losses import loss_fn, probabilities
 
-# Prediction's batch size: no larger than what training at the study's batch 32 already holds, so
-# evaluating never raises a trial's peak memory (a trial's process keeps the memory it frees until
-# the trial ends: sweep/worker_env.py). At 182x268, one process's peak rose by 0.8 GiB predicting in
-# fp32 batches of 64, by 1.0 GiB training an epoch in bf16 at batch 32, and by 1.6 and 2.8 GiB
-# predicting in batches of 128 and 256.
-EVAL_BATCH = 64
+# Prediction's batch size: the study's training batch, so that evaluating never raises a trial's
+# peak memory (a trial's process keeps what it frees until the trial ends: sweep/worker_env.py).
+# Measured at 182x268 on the real posters, one epoch then validation and test, run_trial in a
+# thread as Ray runs it: the process's anonymous memory stayed at training's 1.17 GiB predicting
+# in batches of 32, and grew from 1.25 to 1.98 GiB in batches of 64 (a batch's fp32 activations
+# no longer fit in the blocks training freed); batches of 256 raised a process's peak by 2.8 GiB.
+EVAL_BATCH = 32
 
 
 def make_optimizer(
