@@ -16,6 +16,7 @@ the study's Keras model started, not from PyTorch's Kaiming-uniform default.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # Output channels of the four convolutions and widths of the two hidden dense layers.
@@ -23,9 +24,11 @@ CONV_CHANNELS = (32, 32, 32, 64)
 HIDDEN_UNITS = (64, 32)
 
 
-def model_config(num_classes: int, height: int, width: int, dropout: float = 0.5) -> dict:
-    """The constructor's arguments as a plain dict: what a checkpoint stores to rebuild the model."""
-    return {"num_classes": int(num_classes), "height": int(height), "width": int(width), "dropout": float(dropout)}
+def model_config(num_classes: int, height: int, width: int, dropout: float = 0.5, input_scale: float = 1.0) -> dict:
+    """The constructor's arguments as a plain dict: what a checkpoint stores to rebuild the model
+    (input_scale only when it resizes, so the study's configs read as they always did)."""
+    config = {"num_classes": int(num_classes), "height": int(height), "width": int(width), "dropout": float(dropout)}
+    return config | ({"input_scale": float(input_scale)} if input_scale != 1 else {})
 
 
 def feature_map_size(height: int, width: int) -> tuple[int, int]:
@@ -38,9 +41,12 @@ def feature_map_size(height: int, width: int) -> tuple[int, int]:
 
 
 class MiniVGG(nn.Module):
-    def __init__(self, num_classes: int, height: int, width: int, dropout: float = 0.5):
+    def __init__(self, num_classes: int, height: int, width: int, dropout: float = 0.5, input_scale: float = 1.0):
         super().__init__()
-        self.config = model_config(num_classes, height, width, dropout)
+        self.config = model_config(num_classes, height, width, dropout, input_scale)
+        # input_scale resizes each batch before the first convolution (on the device, bilinear).
+        self.input_scale = input_scale
+        height, width = round(height * input_scale), round(width * input_scale)
         layers: list[nn.Module] = []
         in_channels = 3
         for out_channels in CONV_CHANNELS:
@@ -70,6 +76,9 @@ class MiniVGG(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: float N x 3 x H x W in [0, 1]; returns logits N x num_classes (fp32)."""
+        if self.input_scale != 1:
+            x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", align_corners=False,
+                              antialias=self.input_scale < 1)
         features = self.features(x)
         # The classifier stays in fp32 under bf16 autocast: the convolutions are nearly all the
         # work, and with a bf16 classifier too the demo's test mAP at 30% fell in 6 of 6 trials

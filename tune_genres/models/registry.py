@@ -1,29 +1,49 @@
 """Models by name: `create_model(name, num_classes, height, width, **options)`, as timm does it.
 
 A checkpoint stores the name and the model's `config` (its constructor's arguments), so
-`model_from_config` rebuilds any model the registry knows.
+`model_from_config` rebuilds any model the registry knows. The names and their facts are in
+catalog.py; `pretrained` loads ImageNet weights into a backbone's body.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from .backbones import BackboneClassifier
+from .catalog import DEFAULT_MODEL, MODELS
 from .minivgg import MiniVGG
 
-# name -> the class; each has .config (its constructor's keyword arguments) and .from_config.
-MODELS: dict[str, type[nn.Module]] = {"minivgg": MiniVGG}
-DEFAULT_MODEL = "minivgg"  # the study's
+__all__ = ["DEFAULT_MODEL", "create_model", "model_from_config", "load_body_weights"]
+
+
+def check_name(name: str) -> None:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
 
 
 def create_model(name: str, num_classes: int, height: int, width: int, **options) -> nn.Module:
-    """A `name` network with a `num_classes` output for height x width posters, freshly initialised."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
-    return MODELS[name](num_classes=num_classes, height=height, width=width, **options)
+    """A `name` network with a `num_classes` output for height x width posters, freshly initialised.
+
+    options: dropout and input_scale for every model; frozen for the pretrainable ones."""
+    check_name(name)
+    if MODELS[name].family == "minivgg":
+        options.pop("frozen", None)
+        return MiniVGG(num_classes=num_classes, height=height, width=width, **options)
+    return BackboneClassifier(name, num_classes=num_classes, height=height, width=width, **options)
 
 
 def model_from_config(name: str, config: dict) -> nn.Module:
     """The model a checkpoint describes (its name and config), freshly initialised."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
-    return MODELS[name].from_config(config)
+    check_name(name)
+    return MiniVGG.from_config(config) if MODELS[name].family == "minivgg" else BackboneClassifier.from_config(config)
+
+
+def load_body_weights(model: BackboneClassifier, imagenet: dict[str, torch.Tensor]) -> None:
+    """Load an ImageNet state dict (models/pretrained.py) into the model's body: every body tensor
+    must be there; the ImageNet classifier's are left out (the head replaces it)."""
+    wanted = model.body.state_dict().keys()
+    missing = [k for k in wanted if k not in imagenet]
+    if missing:
+        raise ValueError(f"{model.config['name']}: the ImageNet weights lack {len(missing)} of the body's tensors, first {missing[0]}")
+    model.body.load_state_dict({k: imagenet[k] for k in wanted})

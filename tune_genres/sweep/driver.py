@@ -1,8 +1,9 @@
 """The driver: a validated sweep file + a built dataset -> a Ray Tune experiment, then its report.
 
-Order of work: check everything (sweep file, dataset, ratios, experiment folder, and on --resume
-that the dataset and sweep are the ones it started with), start or join Ray, put each needed
-ratio's arrays into the object store once, run the grid or search, score the test split of trials the
+Order of work: check everything (sweep file, dataset, ratios, models and their weights, experiment
+folder, and on --resume that the dataset and sweep are the ones it started with), start or join
+Ray, put each needed ratio's arrays (a frozen body's features, ImageNet weights) into the object
+store once, run the grid or search, score the test split of trials the
 scheduler stopped early, write the report.
 """
 
@@ -24,6 +25,7 @@ from .naming import TrialNamer
 from .search import search_algorithm, searched_space
 from .precision_choice import check_precision, cluster_gpu_types, decide_precision, record_precision
 from .sweep_file import Sweep
+from .trial_inputs import check_models, put_trial_inputs
 
 # Ray's automatic TensorBoard logger would add a second set of curves and one hparams run per
 # trial; ours replaces it (see tensorboard.py). Set before ray.tune is imported.
@@ -123,6 +125,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     """Run (or resume) the sweep; returns the experiment folder."""
     dataset = open_dataset(options.dataset)
     check_dataset(sweep, dataset)
+    check_models(sweep, dataset)
     trial_resources = resources(sweep, options)
     check_precision(sweep.train["precision"], trial_resources["gpu"], f"{sweep.path}: train.precision")
     max_concurrent = (options.max_concurrent if options.max_concurrent is not None
@@ -136,7 +139,6 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     import ray
     from ray import tune
 
-    from ..training.data import trial_arrays
     from .cluster import check_shared_storage, check_storage, connect
     from .status_callback import TrialStatusCallback
     from .stopped_trials import score_stopped_trials
@@ -182,9 +184,9 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
         print(f"tune-genres: every trial trains in {decision.precision} ({decision.why})", file=sys.stderr)
         precision = decision.precision
 
-    # Each ratio's arrays go into the object store once; trials fetch only the one they train on.
-    data = {ratio: ray.put(trial_arrays(dataset, ratio)) for ratio in sweep.ratios}
-    trainable = tune.with_resources(tune.with_parameters(train_trial, data=data), trial_resources)
+    # Each ratio's arrays (and features, weights) go into the object store once; trials fetch what they train on.
+    inputs = put_trial_inputs(sweep, dataset)
+    trainable = tune.with_resources(tune.with_parameters(train_trial, inputs=inputs), trial_resources)
 
     swept = sweep.swept_keys()
     # Drawn values need the trial's index to stay unique and short; a grid's names are its values.

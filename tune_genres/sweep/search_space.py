@@ -16,8 +16,9 @@ from dataset_builder.errors import BadInput
 
 CONTINUOUS = ("loguniform", "uniform")
 KINDS = (*CONTINUOUS, "randint", "choice")
-# Keys whose values only make sense as a list: the ratios a dataset was built with, the loss names.
-LIST_ONLY = ("ratio", "loss")
+# Keys whose values only make sense as a list: the ratios a dataset was built with, and (by their
+# type) every key that takes names: loss, model, weights, freeze, optimizer, schedule, augment...
+LIST_ONLY = ("ratio",)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def parse_distribution(table: dict, key: str, spec, where: str) -> Distribution 
         if not isinstance(values, list) or not values:
             raise BadInput(f"{where}: choice takes a non-empty list such as [16, 32, 64]")
         return values
-    if key in LIST_ONLY:
+    if key in LIST_ONLY or spec.kind is str:
         raise BadInput(f"{where}: {kind} makes no sense for {key}: give a list (or {{choice = [...]}}) of its values")
     if not isinstance(values, list) or len(values) != 2:
         raise BadInput(f"{where}: {kind} takes [low, high], got {values!r}")

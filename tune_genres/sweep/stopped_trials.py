@@ -15,9 +15,9 @@ import torch
 
 from dataset_builder.store import Dataset
 
-from ..models import DEFAULT_MODEL, model_from_config
 from ..results.records import read_final_scores, read_status, write_final_scores
 from ..results.trials import furthest_checkpoint, read_trials
+from ..training.checkpoint import rebuild_model
 from ..training.data import ResidentSplit
 from ..training.selection import score_chosen
 
@@ -41,10 +41,8 @@ def score_stopped_trials(exp_dir: Path, dataset: Dataset) -> list[str]:
             continue
         directory, state = found
         meta = state["meta"]
-        model = model_from_config(meta.get("model", DEFAULT_MODEL), meta["model_config"])
         best = state["best_model"] is not None
-        model.load_state_dict(state["best_model"] if best else state["model"])
-        model.to(memory_format=torch.channels_last)
+        model = rebuild_model(state, best).to(memory_format=torch.channels_last)
         images = dataset.images(meta["ratio"])
         val, test = (ResidentSplit.from_indices(images, labels, dataset.split(name), "cpu") for name in ("val", "test"))
         metrics, thresholds = score_chosen(model, val, test, meta["loss"], float(meta["config"].get("threshold", 0.5)))

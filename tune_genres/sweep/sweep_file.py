@@ -26,7 +26,9 @@ from typing import Any
 
 from dataset_builder.errors import BadInput
 
-from ..training.hyperparameters import HYPERPARAMETERS, LOSSES, PRECISIONS
+from ..models.catalog import MODEL_NAMES, MODELS
+from ..training.hyperparameters import (AUGMENTS, DEFAULTS, FREEZE, HYPERPARAMETERS, LOSSES, OPTIMIZERS,
+                                        POS_WEIGHTS, PRECISIONS, SCHEDULES, WEIGHTS)
 from ..training.metrics import RANKING_METRICS
 from .search_space import Distribution, parse_distribution
 from .toml_text import toml_text
@@ -52,6 +54,8 @@ class Key:
         if not isinstance(value, self.kind):
             raise BadInput(f"{where}: expected {_type_name(self.kind)}, got {type(value).__name__} {value!r}")
         if self.choices is not None and value not in self.choices:
+            if isinstance(value, str):
+                raise BadInput(f"{where}: unknown {value!r}{_nearest(value, self.choices)}")
             raise BadInput(f"{where}: {value!r} is not one of {', '.join(map(str, self.choices))}")
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             raise BadInput(f"{where}: {value!r} is out of range ({'>' if self.low_open else '>='} {self.low:g})")
@@ -77,6 +81,18 @@ HYPERPARAMETER_KEYS: dict[str, Key] = {
     "batch_size": Key(int, 32, low=1, high=4096),
     "dropout": Key(float, 0.5, low=0.0, high=0.95),
     "seed": Key(int, 0, low=0),
+    # Models beyond the study's (models/catalog.py) and how they start and learn; the defaults are the study's.
+    "model": Key(str, DEFAULTS["model"], choices=MODEL_NAMES),
+    "weights": Key(str, DEFAULTS["weights"], choices=WEIGHTS),
+    "input_scale": Key(float, DEFAULTS["input_scale"], low=0.25, high=4.0),  # each batch resized by it on the device
+    "freeze": Key(str, DEFAULTS["freeze"], choices=FREEZE),
+    "backbone_lr_scale": Key(float, DEFAULTS["backbone_lr_scale"], low=0.0, low_open=True, high=10.0),
+    "optimizer": Key(str, DEFAULTS["optimizer"], choices=OPTIMIZERS),
+    "weight_decay": Key(float, DEFAULTS["weight_decay"], low=0.0, high=1.0),
+    "schedule": Key(str, DEFAULTS["schedule"], choices=SCHEDULES),
+    "warmup_epochs": Key(int, DEFAULTS["warmup_epochs"], low=0, high=1000),
+    "augment": Key(str, DEFAULTS["augment"], choices=AUGMENTS),
+    "pos_weight": Key(str, DEFAULTS["pos_weight"], choices=POS_WEIGHTS),
 }
 GRID_KEYS: dict[str, Key] = {key: HYPERPARAMETER_KEYS[key] for key in HYPERPARAMETERS}
 EPOCHS = Key(int, 50, low=1, high=10_000)
@@ -308,6 +324,22 @@ def _space(path: Path, data: dict) -> tuple[str, dict[str, list], dict[str, Dist
     return section, grid, distributions
 
 
+def check_combinations(path: Path, grid: dict[str, list]) -> None:
+    """Values that no trial can train with together, refused whenever the sweep could draw both
+    (each key's listed values against the other's: a grid's cross product or a search's choices)."""
+    if "imagenet" in grid["weights"]:
+        without = [m for m in grid["model"] if MODELS[m].weights is None]
+        if without:
+            raise BadInput(f"{path}: weights = \"imagenet\" with model {without[0]!r}, which has no pretrained weights; "
+                           "sweep it in its own sweep with weights = \"none\"")
+    if "backbone" in grid["freeze"] and "none" in grid["weights"]:
+        raise BadInput(f"{path}: freeze = \"backbone\" with weights = \"none\" would train a head on a random body; "
+                       "set weights = \"imagenet\"")
+    if "balanced" in grid["pos_weight"] and "cce" in grid["loss"]:
+        raise BadInput(f"{path}: pos_weight = \"balanced\" weighs bce's per-genre terms, but loss may be cce "
+                       f"(loss = {grid['loss']!r}); use loss = \"bce\"")
+
+
 def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
     """A sweep file's content (parsed TOML) -> a validated Sweep; one-line BadInput naming `path` and the key."""
     for key in data:
@@ -348,6 +380,7 @@ def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
         key = next(iter(distributions))
         raise BadInput(f"{path}: {section_name}.{key} is a distribution, which a grid cannot enumerate: "
                        "set [search] algorithm = \"random\" or \"tpe\", or give a list")
+    check_combinations(path, grid)
     return Sweep(
         path=path,
         name=name,

@@ -1,7 +1,7 @@
 """The trainable: one trial of the sweep (Ray Tune's function API) around training.trial.run_trial.
 
-Entry: the ratio's arrays come from Ray's object store (put there once by the driver), so no
-trial reads the disk. The trial resumes from `tune.get_checkpoint()` when Tune restarts it; each
+Entry: the ratio's arrays (or a frozen body's cached features) and any ImageNet weights come from
+Ray's object store (put there once by the driver: trial_inputs.py), so no trial reads the disk. The trial resumes from `tune.get_checkpoint()` when Tune restarts it; each
 checkpoint directory run_trial reports goes to Tune as a Checkpoint. What is Ray's here: the CPUs
 and GPU Tune granted, and where the trial runs.
 """
@@ -19,6 +19,7 @@ from ..training.checkpoint import load_checkpoint
 from ..training.device import set_threads
 from ..training.precision import forget_compiled
 from ..training.trial import run_trial
+from .trial_inputs import trial_inputs
 from .worker_env import release_freed_memory
 
 
@@ -47,13 +48,11 @@ def report_to_tune(metrics: dict, checkpoint_dir: str | None = None) -> None:
     tune.report(metrics, checkpoint=checkpoint)
 
 
-def train_trial(config: dict, data: dict) -> None:
-    """Tune entry point. `data` maps each ratio to an ObjectRef of data.trial_arrays()."""
+def train_trial(config: dict, inputs: dict) -> None:
+    """Tune entry point. `inputs`: the driver's object-store references (trial_inputs.put_trial_inputs)."""
     # Tune logs a line per saved checkpoint from every worker; the report and TensorBoard say it better.
     logging.getLogger("ray.train").setLevel(logging.WARNING)
-    arrays = data[config["ratio"]]
-    if isinstance(arrays, ray.ObjectRef):
-        arrays = ray.get(arrays)
+    arrays, pretrained = (ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref for ref in trial_inputs(config, inputs))
     set_threads(granted_cpus())
     device = trial_device()
     resume = None
@@ -62,7 +61,7 @@ def train_trial(config: dict, data: dict) -> None:
         with checkpoint.as_directory() as directory:
             resume = load_checkpoint(directory, map_location=device)
     try:
-        run_trial(config, arrays, report_to_tune, resume=resume, device=device, placement=where_am_i())
+        run_trial(config, arrays, report_to_tune, resume=resume, device=device, placement=where_am_i(), pretrained=pretrained)
     finally:
         # Tune reuses this process for the next trial (driver.py: reuse_actors). Compiled code would
         # pile up to dynamo's recompile limit, and CUDA graph pools stay allocated: drop them.

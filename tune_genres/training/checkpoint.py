@@ -17,7 +17,9 @@ It holds plain tensors and primitives only, so it loads with torch.load(weights_
                 [width, height], loss, model_config, lr, and the trial's config; `model`, the
                 registry's name (absent before the registry: the mini-VGG); select_metric, and the
                 dataset_fingerprint, sweep_fingerprint and train_ids (the training split's poster
-                ids) that evaluate checks (absent before fingerprints)
+                ids) that evaluate checks (absent before fingerprints); `holds`: "head" when
+                model and best_model are a frozen body's head alone (a cached-features trial: the
+                body is the ImageNet weights, which models/pretrained.py loads again), else absent
     history     the metrics row reported for each epoch so far (a list of JSON-like dicts; [] when
                 absent), so a trial's learning curve survives a driver that died before syncing
 """
@@ -34,7 +36,8 @@ from torch import nn
 from dataset_builder.atomic import AtomicFile
 from dataset_builder.errors import BadInput
 
-from ..models import DEFAULT_MODEL, model_from_config
+from ..models.catalog import DEFAULT_MODEL
+from ..models.registry import load_body_weights, model_from_config
 from .rng import rng_state
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -154,14 +157,30 @@ def load_model(
         raise BadInput(f"--weights {weights}: expected one of {', '.join(WEIGHTS)}")
     state = load_checkpoint(directory, map_location=device)
     meta = dict(state["meta"])
-    model = model_from_config(meta.get("model", DEFAULT_MODEL), meta["model_config"])
-    if weights == "best" and state["best_model"] is not None:
-        model.load_state_dict(state["best_model"])
+    best = weights == "best" and state["best_model"] is not None
+    model = rebuild_model(state, best)
+    if best:
         meta.update(weights="best", epoch=int(state["best"]["epoch"]), thresholds=state["thresholds"])
     else:
-        model.load_state_dict(state["model"])
         # Thresholds were tuned for the best weights: they hold for the latest only when those are the same.
         same = state["best_model"] is None or int(state["best"].get("epoch", -1)) == state["epoch"]
         meta.update(weights="last", epoch=int(state["epoch"]), thresholds=state["thresholds"] if same else None)
     model.to(device, memory_format=torch.channels_last).eval()
     return model, meta
+
+
+def rebuild_model(state: dict, best: bool) -> nn.Module:
+    """The checkpoint's network with its best (or latest) weights, on the CPU; a head-only checkpoint
+    gets its body's ImageNet weights from where the trial's came from (models/pretrained.py)."""
+    meta = state["meta"]
+    name = meta.get("model", DEFAULT_MODEL)
+    model = model_from_config(name, meta["model_config"])
+    weights = state["best_model"] if best else state["model"]
+    if meta.get("holds") == "head":
+        from ..models.pretrained import load_imagenet_weights
+
+        load_body_weights(model, load_imagenet_weights(name, f"a checkpoint of {name}'s head"))
+        model.head.load_state_dict({k: v.to("cpu") for k, v in weights.items()})
+    else:
+        model.load_state_dict(weights)
+    return model

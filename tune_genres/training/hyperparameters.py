@@ -7,10 +7,37 @@ names (sweep/naming.py) all take their keys from here.
 
 from __future__ import annotations
 
+from ..models.catalog import DEFAULT_MODEL
+
 # The keys a sweep may vary between trials, in the order tables show them, each with the short
-# form a trial's name uses (`lr=1e-3,r=58,bs=16`).
-SWEPT = {"lr": "lr", "ratio": "r", "loss": "loss", "batch_size": "bs", "dropout": "do", "seed": "seed"}
+# form a trial's name uses (`lr=1e-3,r=58,bs=16,m=resnet18`).
+SWEPT = {
+    "lr": "lr", "ratio": "r", "loss": "loss", "batch_size": "bs", "dropout": "do", "seed": "seed",
+    # the network and how it starts and learns (models/, training/loop.py)
+    "model": "m", "weights": "w", "input_scale": "sc", "freeze": "fz", "backbone_lr_scale": "blr",
+    "optimizer": "opt", "weight_decay": "wd", "schedule": "sch", "warmup_epochs": "wu",
+    "augment": "aug", "pos_weight": "pw",
+}
 HYPERPARAMETERS = tuple(SWEPT)
+
+WEIGHTS = ("none", "imagenet")  # from scratch, or ImageNet's (models/pretrained.py says from where)
+FREEZE = ("none", "backbone")  # fine-tune everything, or train the head alone on a fixed body
+OPTIMIZERS = ("adam", "adamw")  # Adam (the study's; weight_decay as L2) or AdamW (decoupled decay)
+SCHEDULES = ("constant", "cosine")  # the learning rate per epoch, after a linear warm-up
+AUGMENTS = ("none", "flip", "standard")  # training/augment.py; never at evaluation
+POS_WEIGHTS = ("none", "balanced")  # bce only: each genre's positives weighed by negatives / positives
+# A trial's setting of each key above when its config lacks it (configs of earlier versions): the
+# study's exactly. The sweep file's schema takes its defaults from here too.
+DEFAULTS = {
+    "model": DEFAULT_MODEL, "weights": "none", "input_scale": 1.0, "freeze": "none", "backbone_lr_scale": 1.0,
+    "optimizer": "adam", "weight_decay": 0.0, "schedule": "constant", "warmup_epochs": 0,
+    "augment": "none", "pos_weight": "none",
+}
+
+
+def setting(config: dict, key: str):
+    """A trial config's value of `key`, or its default (DEFAULTS) for a config from before the key."""
+    return config.get(key, DEFAULTS.get(key))
 
 # softmax + categorical cross-entropy (the study's) or sigmoid + binary cross-entropy (training/losses.py).
 LOSSES = ("cce", "bce")

@@ -7,12 +7,17 @@ cce: the study's softmax + categorical cross-entropy with Keras semantics. Keras
      Softmax makes the genres compete for one unit of probability: flawed for multi-label data.
 bce: sigmoid + binary cross-entropy, one independent yes/no per genre, averaged over every
      sample and genre (Keras' binary_crossentropy reduction): right for multi-label data.
+     With pos_weight (`pos_weight = "balanced"`), each genre's positive term is weighed by its
+     negatives / positives in the training split, so a rare genre's few posters count as much as
+     its many non-posters. Only training uses the weights: validation and test losses stay plain
+     bce, comparable across trials.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,8 +31,18 @@ def categorical_crossentropy(logits: torch.Tensor, targets: torch.Tensor) -> tor
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-def binary_crossentropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, targets)
+def binary_crossentropy(logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
+
+
+def balanced_pos_weight(labels: np.ndarray) -> torch.Tensor:
+    """Per genre, negatives / positives among `labels` (N x G multi-hot; the training split's);
+    1 for a genre with no positives or no negatives there."""
+    labels = np.asarray(labels, dtype=np.float64)
+    positives = labels.sum(axis=0)
+    negatives = len(labels) - positives
+    weight = np.where((positives > 0) & (negatives > 0), negatives / np.maximum(positives, 1), 1.0)
+    return torch.tensor(weight, dtype=torch.float32)
 
 
 def check_loss(name: str) -> None:
@@ -35,8 +50,13 @@ def check_loss(name: str) -> None:
         raise ValueError(f"unknown loss {name!r}: expected one of {', '.join(LOSSES)}")
 
 
-def loss_fn(name: str) -> LossFn:
+def loss_fn(name: str, pos_weight: torch.Tensor | None = None) -> LossFn:
+    """The loss; pos_weight (bce only, on the logits' device) weighs each genre's positive term."""
     check_loss(name)
+    if pos_weight is not None:
+        if name != "bce":
+            raise ValueError(f"pos_weight weighs bce's per-genre terms; loss {name!r} has none")
+        return lambda logits, targets: binary_crossentropy(logits, targets, pos_weight)
     return categorical_crossentropy if name == "cce" else binary_crossentropy
 
 

