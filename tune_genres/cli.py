@@ -7,13 +7,13 @@ import sys
 
 from dataset_builder import subcommands
 
-COMMAND_MODULES = ["sweep", "report", "evaluate", "predict"]
+COMMAND_MODULES = ["sweep", "report", "evaluate", "predict", "weights"]
 
 
 def make_parser() -> argparse.ArgumentParser:
     return subcommands.make_parser(
         "tune-genres",
-        "Sweep the study's mini-VGG over learning rate x poster size on a Ray cluster, "
+        "Sweep the study's mini-VGG (or a pretrained backbone) over learning rate x poster size and more on a Ray cluster, "
         "and report, evaluate and use the trained models.",
         "tune_genres.commands",
         COMMAND_MODULES,

