@@ -81,7 +81,7 @@ def test_search_changes_the_fingerprint_a_grid_file_keeps_its_own(tmp_path):
         ("[space]\nlr = {loguniform = [1e-5, 1e-2]}\nratio = [30]\n", "space.lr is a distribution, which a grid cannot enumerate"),
         ("[grid]\nlr = [1e-3]\nratio = [30]\n[space]\ndropout = [0.5]\n", "both [grid] and [space]"),
         ("[grid]\nlr = {loguniform = [1e-5, 1e-2]}\nratio = [30]\n", "grid.lr: expected a non-empty list"),
-        ("[space]\nlr = [1e-3]\nratio = [30]\n[search]\nalgorithm = 'bayes'\n", "search.algorithm: 'bayes' is not one of grid, random, tpe"),
+        ("[space]\nlr = [1e-3]\nratio = [30]\n[search]\nalgorithm = 'bayes'\n", "search.algorithm: unknown 'bayes' (valid: grid, random, tpe)"),
         ("[space]\nlr = [1e-3]\nratio = [30]\n[search]\nnum_sample = 3\n", "unknown key search.num_sample (did you mean 'num_samples'?)"),
         ("[space]\nlr = [1e-3]\nratio = [30]\n[search]\nnum_samples = 0\n", "search.num_samples: 0 is out of range (>= 1)"),
         ("[space]\nlr = [1e-3]\nratio = [30]\n[train]\nepochs = 5\n[search]\nseed = -1\n", "search.seed: -1 is out of range (>= 0)"),

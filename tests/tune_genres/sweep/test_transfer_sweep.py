@@ -1,0 +1,80 @@
+"""Sweeps of pretrained backbones through the driver: frozen bodies' features computed once and
+kept beside the dataset, weights checked before Ray starts, and every model's size checked."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from support.sweeps import learnable_dataset
+from tune_genres.cli import main
+
+HEADS = """
+[grid]
+lr = [1e-2, 1e-3]
+ratio = [30]
+model = ["efficientnet_lite0"]
+[train]
+weights = "imagenet"
+freeze = "backbone"
+loss = "bce"
+epochs = 3
+batch_size = 16
+"""
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return learnable_dataset(tmp_path_factory.mktemp("transfer-data"), count=80)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    from tune_genres.sweep.worker_env import trial_env
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": trial_env()})
+    yield
+    ray.shutdown()
+
+
+def sweep(path: Path, dataset: Path, storage: Path, name: str) -> int:
+    return main(["sweep", str(path), "--dataset", str(dataset), "--storage", str(storage), "--name", name, "--quiet"])
+
+
+def test_frozen_heads_train_on_features_computed_once_and_kept_beside_the_dataset(dataset, ray_local, tmp_path, capsys):
+    (tmp_path / "heads.toml").write_text(HEADS)
+    assert sweep(tmp_path / "heads.toml", dataset, tmp_path / "exps", "first") == 0
+    kept = list((dataset / "features").glob("efficientnet_lite0-imagenet-r30-x1-*.npy"))
+    assert len(kept) == 1 and "efficientnet_lite0 features of 66 posters at ratio 30 x1: 1280 each" in capsys.readouterr().err
+    written = kept[0].stat().st_mtime_ns
+    with open(tmp_path / "exps" / "first" / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and {(r["model"], r["weights"], r["freeze"]) for r in rows} == {("efficientnet_lite0", "imagenet", "backbone")}
+    assert all(r["status"] == "finished" and float(r["test_map"]) > 0 for r in rows)
+    checkpoint = next((tmp_path / "exps" / "first").glob("lr=1e-2,r=30/checkpoint_*"))
+    assert main(["evaluate", str(checkpoint), str(dataset)]) == 0  # a head-only checkpoint, the body put back
+
+    assert sweep(tmp_path / "heads.toml", dataset, tmp_path / "exps", "second") == 0
+    assert f"efficientnet_lite0 features at ratio 30 x1 from {kept[0]}" in capsys.readouterr().err
+    assert kept[0].stat().st_mtime_ns == written
+
+
+def test_weights_not_on_this_machine_stop_the_sweep_before_ray_naming_the_command(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-cache"))
+    (tmp_path / "s.toml").write_text(HEADS.replace("efficientnet_lite0", "resnet18"))
+    assert sweep(tmp_path / "s.toml", dataset, tmp_path / "exps", "x") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith("get them with: tune-genres weights fetch resnet18")
+    assert not (tmp_path / "exps").exists()
+
+
+def test_a_ratio_too_small_for_a_model_stops_the_sweep_before_ray(dataset, tmp_path, capsys):
+    (tmp_path / "s.toml").write_text("[grid]\nlr = [1e-3]\nratio = [30]\nmodel = ['resnet18']\ninput_scale = [1.0, 0.5]\n")
+    assert sweep(tmp_path / "s.toml", dataset, tmp_path / "exps", "x") == 2
+    err = capsys.readouterr().err.strip()
+    assert "ratio 30: resnet18 needs at least 32 pixels a side, and 55x80 x input_scale 0.5 gives 28" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "exps").exists()
