@@ -26,8 +26,13 @@ def test_other_shipped_sweeps():
     assert load_sweep(SWEEPS / "multilabel.toml").grid["loss"] == ["cce", "bce"]
     search = load_sweep(SWEEPS / "search.toml")
     assert (search.algorithm, search.scheduler["type"], search.trial_count) == ("tpe", "asha", 32)
-    assert search.distributions["lr"].kind == "loguniform" and set(search.swept_keys()) == {"lr", "ratio", "dropout", "batch_size", "loss"}
+    assert search.distributions["lr"].kind == "loguniform" and set(search.swept_keys()) == {"lr", "ratio", "dropout", "batch_size", "loss", "augment"}
     assert search.ratios == [30, 44, 58]  # the real posters' built ratios
+    transfer = load_sweep(SWEEPS / "transfer.toml")
+    assert transfer.grid["model"] == ["efficientnet_lite0"] and transfer.grid["freeze"] == ["backbone"]
+    assert transfer.grid["augment"] == ["none"] and transfer.trial_count == 24  # every head on cached features
+    finetune = load_sweep(SWEEPS / "finetune.toml")
+    assert (finetune.grid["freeze"], finetune.grid["augment"], finetune.trial_count) == (["none"], ["standard"], 2)
     demo = load_sweep(SWEEPS / "demo.toml")
     assert demo.trial_count <= 4 and demo.train["epochs"] <= 10
 
