@@ -192,7 +192,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     # Drawn values need the trial's index to stay unique and short; a grid's names are its values.
     sampled = sweep.algorithm != "grid" or sweep.search["num_samples"] > 1
     namer = TrialNamer(swept, sampled, start=next_trial_index(exp_dir) if resume and local else 0)
-    callbacks = [TensorBoardCallback(sweep.grid, list(sweep.grid) + list(sweep.distributions), sweep.run["select_metric"],
+    callbacks = [TensorBoardCallback(sweep.grid, sweep.shown_keys(), sweep.run["select_metric"],
                                      sweep.distributions), TrialStatusCallback()] + default_loggers() + options.callbacks
     run_config = tune.RunConfig(
         name=name,

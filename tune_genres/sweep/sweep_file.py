@@ -217,6 +217,14 @@ class Sweep:
         content = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(content.encode()).hexdigest()[:16]
 
+    def shown_keys(self) -> list[str]:
+        """The keys TensorBoard's HParams shows: the study's six, and any later one (model, weights...)
+        that this sweep varies or sets away from its default."""
+        study = HYPERPARAMETERS[: HYPERPARAMETERS.index("seed") + 1]
+        shown = [k for k, values in self.grid.items()
+                 if k in study or len(values) > 1 or values[0] != HYPERPARAMETER_KEYS[k].default]
+        return shown + list(self.distributions)
+
     def swept_keys(self) -> list[str]:
         """Keys with more than one value (lists) or a distribution: the ones a trial name and the HParams table show."""
         return [k for k, values in self.grid.items() if len(values) > 1] + list(self.distributions)
