@@ -54,6 +54,20 @@ def cached_keys(sweep: Sweep) -> list[tuple[str, int, float]]:
     return [(m, r, float(s)) for m in sweep.grid["model"] for r in sweep.ratios for s in sweep.grid["input_scale"]]
 
 
+def uncached_notes(sweep: Sweep) -> list[str]:
+    """Why frozen-body trials that could have trained on cached features will run the whole network."""
+    if "backbone" not in sweep.grid["freeze"]:
+        return []
+    notes = []
+    if any(a != "none" for a in sweep.grid["augment"]):
+        notes.append("frozen-body trials with augment other than \"none\" run the whole network each epoch "
+                     "(the body sees augmented posters): no cached features for them")
+    if "input_scale" in sweep.distributions:
+        notes.append("input_scale is drawn, so no one feature matrix serves the frozen-body trials: "
+                     "they run the whole network each epoch; list the scales to cache their features")
+    return notes
+
+
 def needs_posters(sweep: Sweep) -> bool:
     """Whether any trial trains on posters rather than cached features."""
     return not cached_keys(sweep) or "none" in sweep.grid["freeze"] or len(sweep.grid["augment"]) > 1
@@ -77,9 +91,8 @@ def put_trial_inputs(sweep: Sweep, dataset: Dataset) -> dict:
         width, height = dataset.size(ratio)
         arrays = {k: v for k, v in posters.items() if k != "images"} | {"features": matrix, "size": [width, height]}
         features[(model, ratio, scale)] = ray.put(arrays)
-    if features and "backbone" in sweep.grid["freeze"] and len(sweep.grid["augment"]) > 1:
-        print("tune-genres: frozen-body trials with augment other than \"none\" run the whole network "
-              "(the body sees augmented posters); the others train their head on cached features", file=sys.stderr)
+    for note in uncached_notes(sweep):
+        print(f"tune-genres: {note}", file=sys.stderr)
     return {
         "arrays": {r: ray.put(trial_arrays(dataset, r)) for r in sweep.ratios} if needs_posters(sweep) else {},
         "features": features,

@@ -78,3 +78,14 @@ def test_a_ratio_too_small_for_a_model_stops_the_sweep_before_ray(dataset, tmp_p
     err = capsys.readouterr().err.strip()
     assert "ratio 30: resnet18 needs at least 32 pixels a side, and 55x80 x input_scale 0.5 gives 28" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "exps").exists()
+
+
+def test_augmenting_a_frozen_body_says_it_turns_the_feature_cache_off(tmp_path):
+    from tune_genres import Sweep
+    from tune_genres.sweep.trial_inputs import cached_keys, uncached_notes
+
+    heads = {"grid": {"lr": [1e-3], "ratio": [30]},
+             "train": {"model": "efficientnet_lite0", "weights": "imagenet", "freeze": "backbone", "loss": "bce"}}
+    assert cached_keys(Sweep.from_dict(heads)) == [("efficientnet_lite0", 30, 1.0)] and uncached_notes(Sweep.from_dict(heads)) == []
+    flipped = Sweep.from_dict({**heads, "train": {**heads["train"], "augment": "flip"}})
+    assert cached_keys(flipped) == [] and "no cached features for them" in uncached_notes(flipped)[0]
