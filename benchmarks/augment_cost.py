@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from figures import cpu_name, write_json  # noqa: E402
+from train_throughput import race  # noqa: E402
 
 from tune_genres.models.minivgg import MiniVGG  # noqa: E402
 from tune_genres.training.augment import augment_batch  # noqa: E402
@@ -64,18 +64,6 @@ def step_fn(name: str, height: int, width: int, batch: int, amp: torch.dtype | N
         optimizer.step()
 
     return step
-
-
-def race(contenders: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
-    """Best seconds of each contender over `rounds` turns, after one warm-up turn each."""
-    best = {name: float("inf") for name in contenders}
-    for turn in range(rounds + 1):
-        for name, fn in contenders.items():
-            started = time.perf_counter()
-            fn()
-            if turn:
-                best[name] = min(best[name], time.perf_counter() - started)
-    return best
 
 
 def main() -> None:
