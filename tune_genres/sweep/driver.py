@@ -136,7 +136,6 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
     name = options.name or sweep.name
     exp_dir = experiment_path(storage, name)
 
-    import ray
     from ray import tune
 
     from .cluster import check_shared_storage, check_storage, connect
