@@ -17,7 +17,8 @@ epoch of the best trial). Reported: per strategy, mean and range over the seeds 
 all of the grid's epochs, the epochs each used in all, and the epochs random and TPE + ASHA needed
 to reach the grid's best (same seed) as a fraction of the grid's epochs.
 
-    .venv/bin/python benchmarks/search_efficiency.py [--dataset DIR] [--seeds 3] [--epochs N] [--quick] [--json PATH] [--plot PNG]
+    .venv/bin/python benchmarks/search_efficiency.py [--dataset DIR] [--seeds 3] [--epochs N] [--ratios 30,44]
+        [--quick] [--json PATH] [--plot PNG]
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, help="built dataset (default: generated synthetic posters)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per strategy (default 3)")
     parser.add_argument("--epochs", type=int, help="epochs per trial (default 10, --quick 3)")
+    parser.add_argument("--ratios", help="the grid's ratios, comma-separated (default: the dataset's first three)")
     parser.add_argument("--concurrent", type=int, default=2, help="trials at a time (default 2)")
     parser.add_argument("--select", default="val_map", help="the validation metric that selects (default val_map)")
     parser.add_argument("--quick", action="store_true", help="600 generated posters at 30 and 44%%, 3 epochs a trial")
@@ -124,7 +126,7 @@ def main() -> None:
             from sweep_overhead import demo_dataset
 
             dataset = demo_dataset(Path(tmp) / "demo", 600 if args.quick else 2000, [30, 44])
-        ratios = sorted(open_dataset(dataset).ratios)[:3]
+        ratios = [int(r) for r in args.ratios.split(",")] if args.ratios else sorted(open_dataset(dataset).ratios)[:3]
         os.environ["RAY_ADDRESS"] = "local"
         connect(None)  # one local Ray for every run
         curves: dict[str, list[list[float]]] = {s: [] for s in STRATEGIES}
