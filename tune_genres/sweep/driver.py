@@ -32,6 +32,9 @@ from .trial_inputs import check_models, put_trial_inputs
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 # The dataset arrays are handed to trials explicitly; do not ship the working directory.
 os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+# Trials of seconds (heads on cached features) checkpoint faster than Tune snapshots its state,
+# and Tune then warns several times a second for the whole sweep; the snapshots still happen.
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 BASELINES_FILE = "baselines.json"
 SWEEP_COPY = "sweep.toml"
