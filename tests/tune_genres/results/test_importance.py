@@ -52,3 +52,18 @@ def test_parallel_coordinates_is_a_png(tmp_path):
     table.loc[0, "best_val_map"] = np.nan  # not drawn, no failure
     parallel_coordinates(table, ["lr", "batch_size", "dropout"], "best_val_map", tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "p.png").stat().st_size > 5000
+
+
+def test_every_drawn_number_is_a_range_not_fifty_categories():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from tune_genres.results.importance import distribution
+
+    table = trials(50)
+    table["weight_decay"] = 10 ** np.random.default_rng(1).uniform(-4, -1, 50)
+    table["epochs"] = np.random.default_rng(2).integers(10, 50, 50)
+    assert distribution(table, "weight_decay") == FloatDistribution(table.weight_decay.min(), table.weight_decay.max(), log=True)
+    assert distribution(table, "dropout").log is False and isinstance(distribution(table, "epochs"), IntDistribution)
+    assert isinstance(distribution(table, "batch_size"), CategoricalDistribution)  # 3 values: a choice
+    found, _ = importance(table, "val_map")
+    assert found["parameter"].iloc[0] == "lr" and set(found["parameter"]) == {"lr", "dropout", "batch_size", "weight_decay", "epochs"}
