@@ -241,13 +241,19 @@ def print_data_paths(results: dict, on: str, source: str) -> None:
 
 
 class PosterFiles(torch.utils.data.Dataset):
-    """What a user writes first: one JPEG file per poster, opened and transformed per sample."""
+    """What a user writes first: one JPEG file per poster, opened and transformed per sample.
 
-    def __init__(self, paths: list[Path], labels: np.ndarray, height: int, width: int):
+    mean and std: add torchvision's Normalize after ToTensor (what a pretrained network's tutorial does)."""
+
+    def __init__(self, paths: list[Path], labels: np.ndarray, height: int, width: int,
+                 mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None):
         from torchvision import transforms
 
         self.paths, self.labels = paths, labels
-        self.transform = transforms.Compose([transforms.Resize((height, width)), transforms.ToTensor()])
+        steps = [transforms.Resize((height, width)), transforms.ToTensor()]
+        if mean is not None:
+            steps.append(transforms.Normalize(mean, std))
+        self.transform = transforms.Compose(steps)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -271,16 +277,22 @@ def write_jpegs(images: np.ndarray, folder: Path) -> list[Path]:
 def typical_epoch(paths: list[Path], labels: np.ndarray, height: int, width: int, workers: int) -> Callable[[], float]:
     torch.manual_seed(0)
     model = MiniVGG(labels.shape[1], height, width)  # NCHW, as constructed
+    return typical_training(model, PosterFiles(paths, labels, height, width), workers)
+
+
+def typical_training(model: torch.nn.Module, posters: torch.utils.data.Dataset, workers: int) -> Callable[..., float]:
+    """The typical loop over `posters` for `model` as given (NCHW): epoch(batches=None) trains one
+    epoch, or only its first `batches` batches."""
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     criterion = loss_fn(LOSS)
-    loader = torch.utils.data.DataLoader(
-        PosterFiles(paths, labels, height, width), batch_size=BATCH, shuffle=True, num_workers=workers
-    )
+    loader = torch.utils.data.DataLoader(posters, batch_size=BATCH, shuffle=True, num_workers=workers)
 
-    def epoch() -> float:
+    def epoch(batches: int | None = None) -> float:
         model.train()
         running = 0.0
-        for x, y in loader:
+        for step, (x, y) in enumerate(loader):
+            if batches is not None and step == batches:
+                break
             optimizer.zero_grad()
             loss = criterion(model(x), y)
             loss.backward()
