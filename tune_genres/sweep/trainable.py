@@ -1,8 +1,9 @@
 """The trainable: one trial of the sweep (Ray Tune's function API) around training.trial.run_trial.
 
 Entry: the ratio's arrays (or a frozen body's cached features) and any ImageNet weights come from
-Ray's object store (put there once by the driver: trial_inputs.py), so no trial reads the disk. The trial resumes from `tune.get_checkpoint()` when Tune restarts it; each
-checkpoint directory run_trial reports goes to Tune as a Checkpoint. What is Ray's here: the CPUs
+Ray's object store (put there once by the driver: trial_inputs.py), so no trial reads the disk.
+The trial resumes from `tune.get_checkpoint()` when Tune restarts it; each checkpoint directory
+run_trial reports goes to Tune as a Checkpoint. What is Ray's here: the CPUs
 and GPU Tune granted, and where the trial runs.
 """
 

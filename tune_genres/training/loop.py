@@ -67,7 +67,8 @@ def lr_factor(epoch: int, epochs: int, schedule: str = "constant", warmup_epochs
 
 def set_epoch_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = group["base_lr"] * factor
+        # A checkpoint from before schedules restores groups without base_lr: their lr never changed.
+        group["lr"] = group.setdefault("base_lr", group["lr"]) * factor
 
 
 def train_one_epoch(
