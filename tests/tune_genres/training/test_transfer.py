@@ -119,3 +119,22 @@ def test_balanced_pos_weight_weighs_each_genre_by_its_negatives_per_positive():
     assert weighted.item() == pytest.approx(plain.item() * 8 / 6)  # one positive term of 6 counts 3 times
     with pytest.raises(ValueError, match="cce"):
         loss_fn("cce", torch.ones(3))
+
+
+def test_a_resumed_trial_augments_and_schedules_as_the_uninterrupted_one(posters, tmp_path):
+    _, arrays = posters
+    knobs = {"model": "minivgg", "weights": "none", "freeze": "none", "lr": 3e-3, "epochs": 4, "checkpoint_every": 2,
+             "augment": "standard", "schedule": "cosine", "warmup_epochs": 1, "optimizer": "adamw", "weight_decay": 0.01}
+    rows, kept = [], {}
+
+    def report(metrics, checkpoint_dir=None):
+        rows.append(metrics)
+        if checkpoint_dir is not None:
+            kept[metrics["epoch"]] = Path(shutil.copytree(checkpoint_dir, tmp_path / f"epoch-{metrics['epoch']}"))
+
+    run_trial({**CONFIG, **knobs}, arrays, report)
+    resumed = []
+    run_trial({**CONFIG, **knobs}, arrays, lambda metrics, checkpoint_dir=None: resumed.append(metrics),
+              resume=load_checkpoint(kept[2]))
+    assert [r["epoch"] for r in resumed] == [3, 4]
+    assert [(r["train_loss"], r["val_map"]) for r in resumed] == [(r["train_loss"], r["val_map"]) for r in rows[2:]]
