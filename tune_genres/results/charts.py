@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..training.hyperparameters import format_lr  # noqa: E402
+from .importance import LOG_SCALE  # noqa: E402
 from .trials import Trial, grouping_keys  # noqa: E402
 
 
@@ -56,9 +57,17 @@ def learning_curves(trials: list[Trial], path: Path) -> None:
     plt.close(fig)
 
 
+def axis_label(key: str, value) -> str:
+    """An axis end as a reader wants it: 3 significant digits, lr as 9.06e-3."""
+    if isinstance(value, str):
+        return value
+    return format_lr(float(f"{value:.3g}")) if key == "lr" else f"{value:.3g}"
+
+
 def parallel_coordinates(table: pd.DataFrame, params: list[str], metric: str, path: Path) -> None:
     """One line per trial across the swept parameters to `metric`, coloured by it. Each axis spans
-    the values the trials took (lr on a log scale; a categorical value at its rank among them)."""
+    the values the trials took (lr, weight_decay and backbone_lr_scale on a log scale; a
+    categorical value at its rank among them)."""
     import numpy as np
 
     scored = table.dropna(subset=[metric])
@@ -69,13 +78,14 @@ def parallel_coordinates(table: pd.DataFrame, params: list[str], metric: str, pa
         if key in params and (values.dtype == object or values.nunique() <= 6):
             levels = sorted(values.unique().tolist(), key=lambda v: (isinstance(v, str), v))
             positions[key] = values.map({v: i / max(len(levels) - 1, 1) for i, v in enumerate(levels)}).astype(float)
-            labels[key] = (format_lr(levels[0]) if key == "lr" else str(levels[0]), format_lr(levels[-1]) if key == "lr" else str(levels[-1]))
+            labels[key] = (axis_label(key, levels[0]), axis_label(key, levels[-1]))
             continue
-        numbers = np.log10(values.astype(float)) if key == "lr" else values.astype(float)
+        log = key in LOG_SCALE and (values.astype(float) > 0).all()
+        numbers = np.log10(values.astype(float)) if log else values.astype(float)
         low, high = float(numbers.min()), float(numbers.max())
         positions[key] = (numbers - low) / (high - low) if high > low else numbers * 0 + 0.5
-        shown = (10 ** low, 10 ** high) if key == "lr" else (low, high)
-        labels[key] = tuple(format_lr(v) if key == "lr" else f"{v:.3g}" for v in shown)
+        shown = (10 ** low, 10 ** high) if log else (low, high)
+        labels[key] = tuple(axis_label(key, v) for v in shown)
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(axes_keys), 4.5))
     colours = plt.get_cmap("viridis")
     values = scored[metric].astype(float)
