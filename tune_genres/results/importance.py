@@ -51,7 +51,9 @@ def importance(table: pd.DataFrame, select: str) -> tuple[pd.DataFrame, int]:
     scored = table[[*params, target]].dropna()
     scored = scored[scored[target].map(lambda v: math.isfinite(float(v)))]
     empty = pd.DataFrame(columns=["parameter", "importance", "method"])
-    if not params or len(scored) < 2:
+    # fANOVA splits the variance of the scores: with fewer than 2 trials, or all of them tied
+    # (optuna raises on zero variance), there is none to split.
+    if not params or len(scored) < 2 or scored[target].astype(float).nunique() < 2:
         return empty, len(scored)
     distributions = {k: distribution(scored, k) for k in params}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -68,6 +70,8 @@ def importance(table: pd.DataFrame, select: str) -> tuple[pd.DataFrame, int]:
 def importance_lines(found: pd.DataFrame, trials: int, select: str, stopped: int) -> list[str]:
     """The results.md section."""
     lines = ["## Which hyperparameters mattered", ""]
+    if found.empty and trials >= 2:
+        return lines + [f"Nothing to split: all {trials} trials reached the same best {select}.", ""]
     if found.empty:
         return lines + [f"Not enough to say: {trials} trial(s) with a finite best {select} (fANOVA needs 2 or more).", ""]
     lines += ["| parameter | importance |", "|---|---:|"]

@@ -67,3 +67,11 @@ def test_every_drawn_number_is_a_range_not_fifty_categories():
     assert isinstance(distribution(table, "batch_size"), CategoricalDistribution)  # 3 values: a choice
     found, _ = importance(table, "val_map")
     assert found["parameter"].iloc[0] == "lr" and set(found["parameter"]) == {"lr", "dropout", "batch_size", "weight_decay", "epochs"}
+
+
+def test_trials_that_all_tie_have_nothing_to_split_and_say_so():
+    table = trials(4)
+    table["best_val_map"] = 1.0  # optuna's fANOVA raises on zero variance; the report must not
+    found, rested_on = importance(table, "val_map")
+    assert found.empty and rested_on == 4
+    assert "Nothing to split: all 4 trials reached the same best val_map." in importance_lines(found, rested_on, "val_map", 0)
