@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "($TORCH_HOME/hub/checkpoints), once, on a machine with internet; sweeps read them from there.",
     )
     p.add_argument("action", choices=("list", "fetch"))
-    p.add_argument("name", nargs="?", metavar="NAME", help=f"with fetch: one of {', '.join(MODEL_NAMES)}")
+    pretrained = [name for name, info in MODELS.items() if info.weights is not None]
+    p.add_argument("name", nargs="?", metavar="NAME", help=f"with fetch: one of {', '.join(pretrained)}")
     p.set_defaults(func=run)
 
 
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"| {name} | {info.weights} | {'yes' if source.here else 'no'} | "
                   f"{source.path if source.here else source.how_to_get} |")
         return 0
+    if args.name is None:
+        raise BadInput("weights fetch: name the model, such as: tune-genres weights fetch resnet18")
     if args.name not in MODELS:
         close = difflib.get_close_matches(str(args.name), MODEL_NAMES, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(MODEL_NAMES)}"

@@ -72,3 +72,14 @@ def test_weights_list_says_what_is_here_and_how_to_get_the_rest(tmp_path):
     assert "| yes |" in lines["efficientnet_lite0"]
     assert "| no | tune-genres weights fetch convnext_tiny |" in lines["convnext_tiny"]
     assert "none (trained from scratch)" in lines["minivgg"]
+
+
+def test_weights_fetch_without_a_model_that_has_weights_is_one_line(capsys):
+    from tune_genres.cli import main
+
+    for argv, said in ((["weights", "fetch"], "weights fetch: name the model"),
+                       (["weights", "fetch", "minivgg"], "minivgg has no pretrained weights"),
+                       (["weights", "fetch", "resnet81"], "unknown model; did you mean 'resnet18'?")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert said in err and len(err.splitlines()) == 1
