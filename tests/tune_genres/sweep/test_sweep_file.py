@@ -31,6 +31,8 @@ def test_other_shipped_sweeps():
     transfer = load_sweep(SWEEPS / "transfer.toml")
     assert transfer.grid["model"] == ["efficientnet_lite0"] and transfer.grid["freeze"] == ["backbone"]
     assert transfer.grid["augment"] == ["none"] and transfer.trial_count == 18  # every head on cached features
+    heads = load_sweep(SWEEPS / "transfer-random.toml")
+    assert (heads.algorithm, heads.trial_count, heads.grid["freeze"]) == ("random", 50, ["backbone"])
     finetune = load_sweep(SWEEPS / "finetune.toml")
     assert (finetune.grid["freeze"], finetune.grid["augment"], finetune.trial_count) == (["none"], ["standard"], 2)
     demo = load_sweep(SWEEPS / "demo.toml")
