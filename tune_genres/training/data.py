@@ -70,6 +70,14 @@ def copy_rows(images: np.ndarray, indices: np.ndarray, device: torch.device | st
     return out
 
 
+def epoch_order(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """The order an epoch visits n rows in, on `device`: shuffled by `generator` (a CPU generator,
+    so the same seed gives the same order on any device), else 0..n-1. Every split type batches by it."""
+    if generator is None:
+        return torch.arange(n, device=device)
+    return torch.randperm(n, generator=generator).to(device, non_blocking=True)
+
+
 class ResidentSplit:
     """One split's images (uint8 H,W,3 each) and labels (float32 N,G), on one device.
 
@@ -122,11 +130,7 @@ class ResidentSplit:
         batch may be smaller, as in Keras' fit.
         """
         n = len(self)
-        if generator is None:
-            order = torch.arange(n, device=self.device)
-        else:
-            # randperm on the CPU generator, so the same seed gives the same order on any device.
-            order = torch.randperm(n, generator=generator).to(self.device, non_blocking=True)
+        order = epoch_order(n, generator, self.device)
         # The shuffled order as rows of `images` (the split's rows, when it holds the split alone).
         image_rows = order if self.rows is None else self.rows.index_select(0, order)
         for start in range(0, n, batch_size):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import ResidentSplit
+from .data import ResidentSplit, epoch_order
 from .loop import EVAL_BATCH
 
 
@@ -44,8 +44,7 @@ class FeatureSplit:
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self)
-        order = torch.arange(n) if generator is None else torch.randperm(n, generator=generator)
-        order = order.to(self.device)
+        order = epoch_order(n, generator, self.device)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             yield self.features.index_select(0, idx), self.labels.index_select(0, idx)
