@@ -37,7 +37,7 @@ def build_body(name: str) -> tuple[nn.Module, int]:
     body = get_model(name, weights=None)
     # The last Linear is ImageNet's 1000-way layer (resnet's fc, the others' classifier[-1]); what
     # feeds it is the pooled feature vector (with mobilenet_v3's pretrained hidden layer before it).
-    parent, attr, last = None, None, None
+    attr, last = None, None
     for module_name, module in body.named_modules():
         if isinstance(module, nn.Linear):
             attr, last = module_name, module
