@@ -84,19 +84,21 @@ def put_trial_inputs(sweep: Sweep, dataset: Dataset) -> dict:
     pretrained = {}
     if "imagenet" in sweep.grid["weights"]:
         pretrained = {m: load_imagenet_weights(m) for m in sweep.grid["model"]}
+    posters = {r: trial_arrays(dataset, r) for r in sweep.ratios}
     features = {}
     for model, ratio, scale in cached_keys(sweep):
-        posters = trial_arrays(dataset, ratio)
         matrix = cached_features(dataset, model, ratio, scale, pretrained[model])
         width, height = dataset.size(ratio)
-        arrays = {k: v for k, v in posters.items() if k != "images"} | {"features": matrix, "size": [width, height]}
+        arrays = {k: v for k, v in posters[ratio].items() if k != "images"} | {"features": matrix, "size": [width, height]}
         features[(model, ratio, scale)] = ray.put(arrays)
     for note in uncached_notes(sweep):
         print(f"tune-genres: {note}", file=sys.stderr)
+    # Posters and whole-network weights only where some trial trains on posters.
+    on_posters = needs_posters(sweep)
     return {
-        "arrays": {r: ray.put(trial_arrays(dataset, r)) for r in sweep.ratios} if needs_posters(sweep) else {},
+        "arrays": {r: ray.put(arrays) for r, arrays in posters.items()} if on_posters else {},
         "features": features,
-        "pretrained": {m: ray.put(state) for m, state in pretrained.items()},
+        "pretrained": {m: ray.put(state) for m, state in pretrained.items()} if on_posters else {},
     }
 
 
