@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dataset_builder.build import build
 from support.posters import learnable_raw
+from support.processes import wait_for, while_running
 from support.ray_nodes import ray_worker
 
 TUNE_GENRES = str(Path(sys.executable).with_name("tune-genres"))
@@ -100,3 +101,19 @@ class HoldTrials(threading.Thread):
             raise self.error
         assert len({row["pid"] for row in self.rows.values()}) == self.count, "a process ran two of them"
         return self.rows
+
+
+def kill_driver_mid_sweep(driver, exp: Path, second_checkpoint: str, timeout: float) -> None:
+    """SIGKILL a sweep's driver, and the Ray it started, as a crash would: once the second trial has
+    checkpointed (`second_checkpoint`, a glob under exp: the first trial is done, the second under
+    way) and the driver has then saved its experiment state (every second with
+    TUNE_GLOBAL_CHECKPOINT_S=1), so storage knows the first trial finished."""
+    try:
+        wait_for(while_running(driver, lambda: list(exp.glob(second_checkpoint))), timeout,
+                 "the second trial's first checkpoint (the sweep must still run, to be interrupted)")
+        seen = time.time()
+        wait_for(while_running(driver, lambda: any(s.stat().st_mtime > seen for s in exp.glob("experiment_state-*.json"))),
+                 30, "the experiment state saved after the second trial's first checkpoint", every=0.05)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()

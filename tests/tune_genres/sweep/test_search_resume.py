@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from support.processes import wait_for, while_running
-from support.sweeps import learnable_dataset, read_results
+from support.sweeps import kill_driver_mid_sweep, learnable_dataset, read_results
 
 SEARCH_SWEEP = """
 name = "t"
@@ -40,16 +37,7 @@ def test_a_killed_tpe_sweep_resumes_its_search(tmp_path):
     env = dict(os.environ, TUNE_GLOBAL_CHECKPOINT_S="1")
     driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     exp = tmp_path / "exps" / "t"
-    try:
-        # The second trial has checkpointed: the first is finished, the second under way.
-        wait_for(while_running(driver, lambda: list(exp.glob("0001_*/checkpoint_*"))), 300,
-                 "the second trial's first checkpoint (the sweep must still run, to be interrupted)")
-        seen = time.time()
-        wait_for(while_running(driver, lambda: any(s.stat().st_mtime > seen for s in exp.glob("experiment_state-*.json"))),
-                 30, "the experiment state saved after the second trial's first checkpoint", every=0.05)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, as a crash would
-        driver.wait()
+    kill_driver_mid_sweep(driver, exp, "0001_*/checkpoint_*", 300)
     [first] = exp.glob("0000_*")
     first_rows = (first / "result.json").read_text()
     assert not list(exp.glob("0002_*")), "the sweep was not interrupted mid-way"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,8 +17,7 @@ import pytest
 from dataset_builder.build import build
 from tune_genres.cli import main
 from support.posters import learnable_raw
-from support.processes import wait_for, while_running
-from support.sweeps import logged_epochs
+from support.sweeps import kill_driver_mid_sweep, logged_epochs
 
 
 TINY_SWEEP = """
@@ -232,17 +230,7 @@ def test_driver_killed_mid_sweep_resumes_without_rerunning_finished_trials(datas
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     exp = tmp_path / "exps" / "k"
-    try:
-        # The second trial has checkpointed once: the first is finished, the second under way.
-        wait_for(while_running(driver, lambda: list(exp.glob("lr=1e-3,r=30/checkpoint_*"))), 240,
-                 "the second trial's first checkpoint (the sweep must still run, to be interrupted)")
-        # Then the driver saved its experiment state (every second), so storage knows the first is done.
-        seen = time.time()
-        wait_for(while_running(driver, lambda: any(s.stat().st_mtime > seen for s in exp.glob("experiment_state-*.json"))),
-                 30, "the experiment state saved after the second trial's first checkpoint", every=0.05)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, as a crash would
-        driver.wait()
+    kill_driver_mid_sweep(driver, exp, "lr=1e-3,r=30/checkpoint_*", 240)
     first_rows = (exp / "lr=3e-3,r=30" / "result.json").read_text()
     logged = [epoch for epoch, _ in logged_epochs(exp / "lr=1e-3,r=30")]
     assert 2 <= max(logged) < epochs, "the second trial was not interrupted mid-run"
