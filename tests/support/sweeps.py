@@ -117,3 +117,18 @@ def kill_driver_mid_sweep(driver, exp: Path, second_checkpoint: str, timeout: fl
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
+
+
+def sweep_file_error(folder: Path, text: str) -> str:
+    """The error loading a sweep file of `text` raises: one line (BadInput) naming the file."""
+    import pytest
+
+    from dataset_builder.errors import BadInput
+    from tune_genres.sweep.sweep_file import load_sweep
+
+    path = folder / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(BadInput) as caught:
+        load_sweep(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+    return str(caught.value)

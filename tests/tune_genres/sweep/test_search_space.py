@@ -9,6 +9,7 @@ import pytest
 
 from dataset_builder.errors import BadInput
 from tune_genres.sweep.search_space import Distribution
+from support.sweeps import sweep_file_error
 from tune_genres.sweep.sweep_file import Sweep, load_sweep
 
 SPACE = """
@@ -89,12 +90,7 @@ def test_search_changes_the_fingerprint_a_grid_file_keeps_its_own(tmp_path):
     ],
 )
 def test_each_space_mistake_is_one_line_naming_the_file_and_key(tmp_path, text, message):
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    with pytest.raises(BadInput) as caught:
-        load_sweep(path)
-    assert message in str(caught.value) and str(path) in str(caught.value)
-    assert "\n" not in str(caught.value)
+    assert message in sweep_file_error(tmp_path, text)
 
 
 def test_from_dict_validates_as_a_file_does():

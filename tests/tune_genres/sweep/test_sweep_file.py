@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dataset_builder.errors import BadInput
+from support.sweeps import sweep_file_error
 from tune_genres.sweep.sweep_file import load_sweep
 
 SWEEPS = Path(__file__).resolve().parents[3] / "sweeps"
@@ -87,12 +87,7 @@ def test_defaults_are_the_studys_fixed_facts(tmp_path):
     ],
 )
 def test_each_mistake_is_a_one_line_error_naming_the_key(tmp_path, text, message):
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    with pytest.raises(BadInput) as caught:
-        load_sweep(path)
-    assert message in str(caught.value) and str(path) in str(caught.value)
-    assert "\n" not in str(caught.value)
+    assert message in sweep_file_error(tmp_path, text)
 
 
 def test_select_metric_defaults_to_val_map_and_drives_the_scheduler(tmp_path):
