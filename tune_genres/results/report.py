@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -101,12 +102,7 @@ def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: st
         if others:
             key = key if isinstance(key, tuple) else (key,)
             lines += [f"## {', '.join(f'{k}={v}' for k, v in zip(others, key))}", ""]
-        pivot = group.pivot_table(index="lr", columns="ratio", values=metric, aggfunc="first").sort_index(ascending=False)
-        lines.append("| lr \\ ratio | " + " | ".join(f"{r}%" for r in pivot.columns) + " |")
-        lines.append("|---|" + "---:|" * len(pivot.columns))
-        for lr, values in pivot.iterrows():
-            lines.append(f"| {format_lr(lr)} | " + " | ".join(fmt(v) for v in values) + " |")
-        lines.append("")
+        lines += grid_table_lines(group, metric) + [""]
     if baselines and split in baselines:
         lines.append(f"Baselines on the {split} split (no image looked at):")
         lines.append("")
@@ -123,6 +119,20 @@ def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: st
     lines.append("categorical_accuracy is the study's \"accuracy\" (Keras categorical accuracy: the top prediction "
                  "equals the first positive genre in list order); read it beside the baselines, never alone.")
     return "\n".join(lines) + "\n"
+
+
+def grid_table_lines(group: pd.DataFrame, metric: str, cell: Callable[[pd.Series], str] | None = None) -> list[str]:
+    """One metric as a learning rate x ratio Markdown table, a trial per cell; cell(row) formats a cell
+    (default: the metric's value)."""
+    cell = cell or (lambda row: fmt(row[metric]))
+    rows = {(row["lr"], row["ratio"]): row for _, row in group.drop_duplicates(["lr", "ratio"]).iterrows()}
+    lrs = sorted({lr for lr, _ in rows}, reverse=True)
+    ratios = sorted({ratio for _, ratio in rows})
+    lines = ["| lr \\ ratio | " + " | ".join(f"{r}%" for r in ratios) + " |", "|---|" + "---:|" * len(ratios)]
+    for lr in lrs:
+        cells = [cell(rows[lr, r]) if (lr, r) in rows else "–" for r in ratios]
+        lines.append(f"| {format_lr(lr)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def top_trials_lines(table: pd.DataFrame, metric: str, select: str, count: int = 10) -> list[str]:

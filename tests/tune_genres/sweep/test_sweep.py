@@ -16,6 +16,7 @@ import pytest
 
 from dataset_builder.build import build
 from tune_genres.cli import main
+from tune_genres.training.hyperparameters import format_lr
 from support.posters import learnable_raw
 from support.sweeps import kill_driver_mid_sweep, logged_epochs
 
@@ -289,7 +290,7 @@ def test_a_folder_left_before_tune_saved_any_state_is_taken_over(dataset, ray_lo
     assert [r["status"] for r in read_results(folder)] == ["finished"]
 
 
-def test_asha_stops_the_weak_trials_early(dataset, ray_local, tmp_path):
+def test_asha_stops_the_weak_trials_early(dataset, ray_local, tmp_path, capsys):
     (tmp_path / "asha.toml").write_text(
         "name = 'asha'\n[grid]\nlr = [3e-3, 1e-3, 1e-4, 1e-5]\nratio = [30]\n[train]\nloss = 'bce'\nepochs = 4\n"
         "checkpoint_every = 2\nbatch_size = 16\n[scheduler]\ntype = 'asha'\ngrace_period = 1\nreduction_factor = 2\n"
@@ -308,3 +309,58 @@ def test_asha_stops_the_weak_trials_early(dataset, ray_local, tmp_path):
             final = json.loads((tmp_path / "exps" / "asha" / row["trial"] / "final_scores.json").read_text())
             assert final["epoch"] == int(row["best_epoch"]) and final["weights"] == "best"
             assert final["metrics"]["test_map"] == float(row["test_map"])
+
+    # compare shows where ASHA cut each trial: epochs trained (best epoch) in the lr x ratio table.
+    assert main(["compare", str(tmp_path / "exps" / "asha")]) == 0
+    epochs = markdown_table(capsys.readouterr().out, "### Epochs trained, of 4; best epoch in brackets")
+    for row in rows:
+        assert epochs[format_lr(float(row["lr"]))] == [f"{row['epochs_done']} ({row['best_epoch']})"]
+
+
+def markdown_table(page: str, heading: str) -> dict[str, list[str]]:
+    """The Markdown table under `heading` as {first cell: the other cells}."""
+    lines = page.split(heading + "\n", 1)[1].lstrip("\n").splitlines()
+    rows = {}
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_compare_puts_each_experiments_choice_beside_the_baselines_and_publishes_its_report(finished, tmp_path, capsys):
+    import shutil
+
+    other = tmp_path / "exps" / "tiny-again"
+    shutil.copytree(finished, other)
+    out = tmp_path / "published"
+    assert main(["compare", str(finished), str(other), "--out", str(out)]) == 0
+    page = capsys.readouterr().out
+    assert (out / "comparison.md").read_text() == page
+    rows = {r["trial"]: r for r in read_results(finished)}
+    best = max(rows.values(), key=lambda r: float(r["val_map"]))
+    baselines = json.loads((finished / "baselines.json").read_text())
+    line = next(l for l in page.splitlines() if l.startswith("| tiny |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[3] == best["trial"] and cells[5] == f"{float(best['val_map']):.3f}"
+    assert cells[6] == f"{float(best['test_map']):.3f}" and cells[7] == f"{baselines['test']['prior']['map']:.3f}"
+    # The lr x ratio table of test mAP holds every trial's own test score.
+    section = page.split("## tiny\n", 1)[1]
+    table = markdown_table(section, "### test macro average precision")
+    assert table["3e-3"] == [f"{float(rows[f'lr=3e-3,r={r}']['test_map']):.3f}" for r in (30, 44)]
+    assert markdown_table(section, "### Epochs trained, of 2; best epoch in brackets")["1e-3"][0] == \
+        f"2 ({rows['lr=1e-3,r=30']['best_epoch']})"
+    # Tables and pictures only: no checkpoints leave the experiment.
+    for name in ("tiny", "tiny-again"):
+        assert {p.name for p in (out / name).iterdir()} >= {"results.md", "results.csv", "heatmap.png",
+                                                           "learning-curves.png", "sweep.toml", "baselines.json"}
+        assert not list((out / name).glob("checkpoint_*"))
+
+
+def test_compare_refuses_two_experiments_of_one_name_and_a_missing_folder(finished, tmp_path, capsys):
+    assert main(["compare", str(finished), str(finished)]) == 2
+    assert main(["compare", str(finished), str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tune-genres: error: experiment names must differ (their reports are kept by name): tiny",
+                   f"tune-genres: error: {tmp_path / 'nowhere'}: no such experiment folder"]

@@ -1,0 +1,165 @@
+"""Several experiments side by side, as one Markdown page (what `tune-genres compare` prints):
+
+    the headline table   a row per experiment: the trial its select_metric chose on validation,
+                         that trial's val and test scores, the test baselines beside them, and the
+                         compute its trials took
+    a section each       a grid over learning rate x ratio (and at most one other key, such as
+                         loss): a table per metric in TABLED, and the epochs each trial trained
+                         (the scheduler's cuts); any other experiment: its best trials, ranked
+
+Every number comes from each experiment's own report (`write_report`), which this refreshes, so
+the page and the folders' results.md never disagree. With an output folder, each experiment's
+report files (tables and pictures; never checkpoints) are copied beside the page.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from dataset_builder.atomic import write_atomic
+from dataset_builder.errors import BadInput
+
+from .charts import fmt
+from .records import read_experiment
+from .report import best_trial, describe, grid_table_lines, top_trials_lines, write_report
+from .trials import grouping_keys
+
+# The metrics a grid's section tables: validation chose, test was scored once on the chosen weights.
+TABLED = ("val_map", "test_map", "test_roc_auc_macro", "test_categorical_accuracy")
+# An experiment's report files worth publishing: small tables and pictures, no weights.
+REPORT_FILES = ("results.md", "results.csv", "heatmap.png", "learning-curves.png", "importance.csv",
+                "parallel-coordinates.png", "sweep.toml", "baselines.json")
+PAGE = "comparison.md"
+
+
+class Experiment:
+    """One experiment folder, its report refreshed."""
+
+    def __init__(self, folder: Path):
+        if not folder.is_dir():
+            raise BadInput(f"{folder}: no such experiment folder")
+        report = write_report(folder)
+        self.folder = folder
+        self.name = folder.name
+        self.table: pd.DataFrame = report["table"]
+        self.select: str = report["select"]
+        self.record = read_experiment(folder) or {}
+        baselines = folder / "baselines.json"
+        self.baselines = json.loads(baselines.read_text()) if baselines.is_file() else {}
+        self.ran = command_line(folder / "sweep.toml") or self.record.get("sweep", "?")
+
+    @property
+    def is_grid(self) -> bool:
+        return self.record.get("search", "grid") == "grid" and len(grouping_keys(self.table)) <= 1
+
+    def baseline(self, split: str, predictor: str, metric: str):
+        return self.baselines.get(split, {}).get(predictor, {}).get(metric)
+
+
+def command_line(sweep_copy: Path) -> str | None:
+    """The sweep file and its --set overrides, from the first line of the experiment's sweep.toml
+    (the driver writes that line only when there were overrides; otherwise the copy is verbatim)."""
+    if not sweep_copy.is_file():
+        return None
+    first = (sweep_copy.read_text().splitlines() or [""])[0]
+    return first.removeprefix("# ") if first.startswith("# ") and " with --set " in first else None
+
+
+def compare(folders: list[Path]) -> tuple[str, list[Experiment]]:
+    names = [f.name for f in folders]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise BadInput(f"experiment names must differ (their reports are kept by name): {', '.join(repeated)}")
+    experiments = [Experiment(f) for f in folders]
+    lines = ["# Experiments compared", "", *headline_lines(experiments)]
+    for exp in experiments:
+        lines += section_lines(exp)
+    return "\n".join(lines) + "\n", experiments
+
+
+def headline_lines(experiments: list[Experiment]) -> list[str]:
+    lines = [
+        "Each experiment's best trial, chosen on validation by its select_metric; test scored once, on that "
+        "trial's best-epoch weights. Beside it, the test split's baselines: the label prior's mAP and the "
+        "majority genre's categorical accuracy (the ROC-AUC of both is 0.5).",
+        "",
+        "| experiment | genres | trials (stopped early) | chosen on val | best epoch | val score | test mAP | prior mAP "
+        "| test ROC-AUC | test accuracy | majority accuracy | trial-hours |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for exp in experiments:
+        best = best_trial(exp.table, exp.select)
+        stopped = int((exp.table["status"] == "stopped early").sum())
+        hours = exp.table["wall_s"].fillna(0).sum() / 3600
+        genres = len(exp.baselines.get("genres", [])) or "?"
+        if best is None:
+            chosen = ["none yet", "–", "–", "–"]
+        else:
+            chosen = [best["trial"], f"{best['best_epoch']}", val_score(best, exp.select),
+                      fmt(best.get("test_map"))]
+        lines.append(
+            f"| {exp.name} | {genres} | {len(exp.table)} ({stopped}) | " + " | ".join(chosen) + " | "
+            f"{fmt(exp.baseline('test', 'prior', 'map'))} | {fmt(None if best is None else best.get('test_roc_auc_macro'))} | "
+            f"{fmt(None if best is None else best.get('test_categorical_accuracy'))} | "
+            f"{fmt(exp.baseline('test', 'majority', 'categorical_accuracy'))} | {hours:.2f} |"
+        )
+    return lines + [""]
+
+
+def val_score(best: pd.Series, select: str) -> str:
+    """The chosen trial's select_metric, named unless it is the usual val_map."""
+    return fmt(best[select]) + ("" if select == "val_map" else f" ({select})")
+
+
+def section_lines(exp: Experiment) -> list[str]:
+    table = exp.table
+    counts = exp.baselines.get("counts", {})
+    status = table["status"].value_counts()
+    lines = [
+        f"## {exp.name}", "",
+        f"`{exp.ran}`, on {exp.record.get('dataset', '?')}: {', '.join(exp.baselines.get('genres', []))}; "
+        f"{counts.get('train', '?')} train / {counts.get('val', '?')} val / {counts.get('test', '?')} test posters. "
+        f"{len(table)} trials: " + ", ".join(f"{n} {s}" for s, n in status.items()) + ".",
+        "",
+    ]
+    if not exp.is_grid:
+        # The ranked list's own heading goes one level down, under this section's.
+        return lines + [("#" + line if line.startswith("## ") else line)
+                        for line in top_trials_lines(table, "test_map", exp.select)]
+    others = grouping_keys(table)
+    groups = list(table.groupby(others)) if others else [((), table)]
+    for metric in TABLED:
+        split, name = metric.split("_", 1)
+        for key, group in groups:
+            where = f" ({others[0]} = {key[0] if isinstance(key, tuple) else key})" if others else ""
+            lines += [f"### {split} {describe(name)}{where}", ""]
+            lines += grid_table_lines(group, metric) + [""]
+        prior = exp.baseline(split, "prior", name)
+        majority = exp.baseline(split, "majority", name)
+        lines += [f"Baselines on {split}: label prior {fmt(prior)}, majority genre {fmt(majority)}.", ""]
+    epochs = int(table["epochs"].max())
+    for key, group in groups:
+        where = f" ({others[0]} = {key[0] if isinstance(key, tuple) else key})" if others else ""
+        lines += [f"### Epochs trained, of {epochs}{where}; best epoch in brackets", ""]
+        lines += grid_table_lines(group, "epochs_done", lambda row: f"{row['epochs_done']} ({row['best_epoch']})")
+        lines.append("")
+    return lines
+
+
+def write_comparison(folders: list[Path], out: Path | None) -> str:
+    """The page; with out, also OUT/comparison.md and OUT/<experiment>/<report files>."""
+    markdown, experiments = compare(folders)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for exp in experiments:
+            target = out / exp.name
+            target.mkdir(exist_ok=True)
+            for name in REPORT_FILES:
+                if (exp.folder / name).is_file():
+                    write_atomic(target / name, lambda p, src=exp.folder / name: shutil.copyfile(src, p))
+        write_atomic(out / PAGE, lambda p: p.write_text(markdown))
+    return markdown
