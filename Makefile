@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-out
 # Each demo run is a new experiment, so a second `make demo` never collides with the first.
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: demo test venv clean
+.PHONY: demo test study study-sweeps venv clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,36 @@ demo: venv
 	$(BIN)/dataset-builder info $(DEMO_DIR)/dataset
 	$(BIN)/tune-genres sweep sweeps/demo.toml --dataset $(DEMO_DIR)/dataset \
 		--storage $(CURDIR)/$(DEMO_DIR)/experiments --name $(DEMO_NAME) --quiet
+
+# The study's experiment on its authors' posters, published in docs/study/ (docs/study.md says what
+# it finds and how long it takes). The study's grid is pruned by ASHA on validation mAP (cuts at 3, 9
+# and 27 of 50 epochs), the one change from sweeps/paper.toml, so that it fits a 2-core machine.
+POSTERS ?= ../shared/data/tv-posters
+STUDY_DIR ?= study-out
+STUDY_RUN := $(abspath $(STUDY_DIR))/experiments/$(shell date +%Y%m%d-%H%M%S)
+STUDY_ASHA := --set scheduler.type=asha --set scheduler.grace_period=3 --set scheduler.reduction_factor=3
+STUDY_BEST_RATIOS := [30,44,58]
+
+study: venv
+	$(BIN)/dataset-builder import $(STUDY_DIR)/raw --format authors --csv $(POSTERS)/484da.csv \
+		--images $(POSTERS)/posters-58 --overwrite
+	$(BIN)/dataset-builder build $(STUDY_DIR)/raw $(STUDY_DIR)/four-genres \
+		--genres Horror,Romance,Action,Documentary --ratios 30,44,58,72,86,100 --seed 0 --overwrite
+	$(BIN)/dataset-builder build $(STUDY_DIR)/raw $(STUDY_DIR)/five-genres \
+		--genres min-cooccurrence:5 --ratios 30,44,58 --seed 0 --overwrite
+	$(MAKE) --no-print-directory study-sweeps STORAGE=$(STUDY_RUN)
+
+study-sweeps:
+	$(BIN)/tune-genres sweep sweeps/paper.toml --dataset $(STUDY_DIR)/four-genres --storage $(STORAGE) \
+		--name paper-cce $(STUDY_ASHA) --quiet
+	$(BIN)/tune-genres sweep sweeps/paper.toml --dataset $(STUDY_DIR)/four-genres --storage $(STORAGE) \
+		--name paper-bce $(STUDY_ASHA) --set train.loss=bce --quiet
+	$(BIN)/tune-genres sweep sweeps/transfer.toml --dataset $(STUDY_DIR)/four-genres --storage $(STORAGE) \
+		--name transfer-4 --quiet
+	$(BIN)/tune-genres sweep sweeps/multilabel.toml --dataset $(STUDY_DIR)/five-genres --storage $(STORAGE) \
+		--name five-genres $(STUDY_ASHA) --set 'grid.ratio=$(STUDY_BEST_RATIOS)' --quiet
+	$(BIN)/tune-genres compare $(STORAGE)/paper-cce $(STORAGE)/paper-bce $(STORAGE)/transfer-4 \
+		$(STORAGE)/five-genres --out docs/study
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,16 +252,23 @@ def _check_section(path: Path, section: str, table: Any, schema: dict[str, Key])
     return {k: schema[k].check(table[k], f"{path}: {section}.{k}") for k in table}
 
 
+BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
 def parse_override(arg: str) -> tuple[list[str], Any]:
     """`--set KEY=VALUE` -> (["train", "epochs"], 2): VALUE in TOML syntax."""
     key, eq, value = arg.partition("=")
     key = key.strip()
     if not eq or not key:
         raise BadInput(f"--set {arg}: expected KEY=VALUE such as train.epochs=2")
+    value = value.strip()
     try:
-        parsed = tomllib.loads(f"value = {value.strip()}")["value"]
+        parsed = tomllib.loads(f"value = {value}")["value"]
     except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"--set {arg}: {value.strip()!r} is not a TOML value ({e}); quote strings: loss='bce'") from None
+        # A bare word is the string a shell user means: `--set train.loss=bce` (the shell ate any quotes).
+        if not BARE_WORD.fullmatch(value):
+            raise BadInput(f"--set {arg}: {value!r} is not a TOML value ({e}); quote strings: loss='bce'") from None
+        parsed = value
     parts = key.split(".")
     if len(parts) > 2 or (len(parts) == 1 and parts[0] not in ("name", "description")):
         raise BadInput(f"--set {arg}: expected SECTION.KEY (such as train.epochs or space.lr), or name / description")

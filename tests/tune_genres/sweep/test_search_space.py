@@ -116,13 +116,18 @@ def test_set_overrides_a_key_in_toml_syntax_and_the_copy_holds_the_merge(tmp_pat
     path.write_text("[space]\nlr = [1e-3]\nratio = [30]\n[search]\nalgorithm = 'tpe'\n")
     sweep = load_sweep(path, ["space.lr={loguniform=[1e-4,1e-2]}"])
     assert sweep.distributions["lr"] == Distribution("loguniform", 1e-4, 1e-2)
+    # A bare word is a string, as a shell user types it; the same word quoted is the same sweep.
+    bare = load_sweep(path, ["train.loss=bce", "search.algorithm=random"])
+    assert tomllib.loads(bare.text)["train"]["loss"] == "bce" and bare.search["algorithm"] == "random"
+    assert bare.fingerprint == load_sweep(path, ["train.loss='bce'", "search.algorithm='random'"]).fingerprint
 
 
 @pytest.mark.parametrize(
     "override, message",
     [
         ("train.epochs", "--set train.epochs: expected KEY=VALUE"),
-        ("train.epochs=two", "--set train.epochs=two: 'two' is not a TOML value"),
+        ("train.epochs=[1,", "--set train.epochs=[1,: '[1,' is not a TOML value"),
+        ("train.epochs=two", "train.epochs: expected an integer"),
         ("epochs=2", "--set epochs=2: expected SECTION.KEY"),
         ("train.epoch=2", "unknown key train.epoch (did you mean 'epochs'?)"),
         ("train.epochs=0", "train.epochs: 0 is out of range (>= 1)"),
