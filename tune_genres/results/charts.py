@@ -22,6 +22,12 @@ def fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def cell_text(row: pd.Series, metric: str) -> str:
+    """A heatmap cell: the value, and where the scheduler stopped the trial (its value is from fewer epochs)."""
+    stopped = f"\nstopped at {row['epochs_done']}" if row.get("status") == "stopped early" else ""
+    return fmt(row[metric]) + stopped
+
+
 def heatmap(table: pd.DataFrame, metric: str, path: Path) -> None:
     others = grouping_keys(table)
     groups = list(table.groupby(others)) if others else [("all", table)]
@@ -33,8 +39,14 @@ def heatmap(table: pd.DataFrame, metric: str, path: Path) -> None:
         ax.set_yticks(range(len(pivot.index)), [format_lr(lr) for lr in pivot.index])
         ax.set_xlabel("shrink ratio")
         ax.set_ylabel("learning rate")
-        for (i, j), value in pd.DataFrame(pivot.values).stack().items():
-            ax.text(j, i, fmt(value), ha="center", va="center", color="white", fontsize=8)
+        rows = {(row["lr"], row["ratio"]): row for _, row in group.iterrows()}
+        for i, lr in enumerate(pivot.index):
+            for j, ratio in enumerate(pivot.columns):
+                if (lr, ratio) in rows:
+                    # Dark text on viridis' bright (yellow) end, white on its dark end.
+                    bright = image.norm(pivot.values[i, j]) > 0.6
+                    ax.text(j, i, cell_text(rows[lr, ratio], metric), ha="center", va="center",
+                            color="black" if bright else "white", fontsize=8)
         ax.set_title(f"{metric}" + (f" ({key})" if others else ""))
         fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()

@@ -30,3 +30,12 @@ def test_rows_of_an_abandoned_run_go_once_a_restored_run_logs_past_its_checkpoin
     assert [(r["epoch"], r["run"]) for r in rows] == [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 2)]
     # A row only the checkpoint kept (result.json lost it) still counts.
     assert [r["epoch"] for r in merge_rows(logged[:3], history)] == [1, 2, 3, 4, 5]
+
+
+def test_a_heatmap_cell_says_where_the_scheduler_stopped_its_trial():
+    from tune_genres.results.charts import cell_text
+
+    stopped = pd.Series({"val_map": 0.31234, "status": "stopped early", "epochs_done": 3})
+    finished = pd.Series({"val_map": 0.4, "status": "finished", "epochs_done": 50})
+    assert cell_text(stopped, "val_map") == "0.312\nstopped at 3"
+    assert cell_text(finished, "val_map") == "0.400"
