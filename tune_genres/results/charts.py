@@ -54,19 +54,55 @@ def heatmap(table: pd.DataFrame, metric: str, path: Path) -> None:
     plt.close(fig)
 
 
-def learning_curves(trials: list[Trial], path: Path) -> None:
-    fig, (ax_val, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for trial in trials:
-        epochs = [r["epoch"] for r in trial.rows]
-        label = trial.name
-        ax_val.plot(epochs, [r.get("val_map") for r in trial.rows], label=label)
-        ax_loss.plot(epochs, [r.get("train_loss") for r in trial.rows], label=label)
-    ax_val.set(xlabel="epoch", ylabel="validation mAP", title="validation mAP per epoch")
-    ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss per epoch")
-    ax_val.legend(fontsize=7, ncol=2)
+def learning_curves(trials: list[Trial], path: Path) -> list[str]:
+    """Validation mAP and training loss per epoch, a line per trial. A sweep of more than
+    SINGLE_PANEL_TRIALS trials over a few learning rates gets a column per learning rate (a line per
+    ratio and other value, coloured alike in every column), so that 30 lines stay readable.
+    Returns the panels' titles."""
+    lrs = sorted({t.config.get("lr") for t in trials}, reverse=True)
+    by_lr = len(trials) > SINGLE_PANEL_TRIALS and 1 < len(lrs) <= MAX_LR_PANELS
+    columns = [[t for t in trials if t.config.get("lr") == lr] for lr in lrs] if by_lr else [trials]
+    labels = sorted({curve_label(t, by_lr) for t in trials}, key=natural_key)
+    colour = dict(zip(labels, plt.get_cmap("tab10" if len(labels) <= 10 else "tab20").colors))
+    width = 4.2 * len(columns) if by_lr else 12
+    fig, axes = plt.subplots(2 if by_lr else 1, len(columns) if by_lr else 2, figsize=(width, 8 if by_lr else 4.5),
+                             squeeze=False, sharex="all" if by_lr else "none", sharey="row" if by_lr else "none")
+    for c, column in enumerate(columns):
+        ax_val, ax_loss = (axes[0][c], axes[1][c]) if by_lr else (axes[0][0], axes[0][1])
+        for trial in column:
+            epochs = [r["epoch"] for r in trial.rows]
+            label = curve_label(trial, by_lr)
+            ax_val.plot(epochs, [r.get("val_map") for r in trial.rows], label=label, color=colour[label])
+            ax_loss.plot(epochs, [r.get("train_loss") for r in trial.rows], label=label, color=colour[label])
+        where = f" (lr {format_lr(lrs[c])})" if by_lr else " per epoch"
+        ax_val.set(xlabel="epoch", ylabel="validation mAP", title="validation mAP" + where)
+        ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss" + where)
+    handles = {line.get_label(): line for ax in axes.flat for line in ax.get_lines()}
+    axes[0][0].legend([handles[k] for k in labels if k in handles], [k for k in labels if k in handles],
+                      fontsize=7, ncol=2)
+    titles = [ax.get_title() for ax in axes.flat]
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     plt.close(fig)
+    return titles
+
+
+SINGLE_PANEL_TRIALS = 10
+MAX_LR_PANELS = 6
+
+
+def curve_label(trial: Trial, without_lr: bool) -> str:
+    """The trial's name, less its learning rate when the column already says it."""
+    if not without_lr:
+        return trial.name
+    return ",".join(part for part in trial.name.split(",") if not part.startswith("lr=")) or trial.name
+
+
+def natural_key(label: str) -> list:
+    """r=30 before r=100: numbers inside a label compare as numbers."""
+    import re
+
+    return [float(part) if part.replace(".", "", 1).isdigit() else part for part in re.split(r"(\d+(?:\.\d+)?)", label)]
 
 
 def axis_label(key: str, value) -> str:

@@ -39,3 +39,22 @@ def test_a_heatmap_cell_says_where_the_scheduler_stopped_its_trial():
     finished = pd.Series({"val_map": 0.4, "status": "finished", "epochs_done": 50})
     assert cell_text(stopped, "val_map") == "0.312\nstopped at 3"
     assert cell_text(finished, "val_map") == "0.400"
+
+
+def test_learning_curves_of_a_large_grid_get_a_column_per_learning_rate(tmp_path):
+    from pathlib import Path
+
+    from tune_genres.results.charts import curve_label, learning_curves
+    from tune_genres.results.trials import Trial
+
+    def trial(lr: str, ratio: int) -> Trial:
+        rows = [{"epoch": e, "val_map": 0.3 + e / 100, "train_loss": 1.4 - e / 10} for e in (1, 2, 3)]
+        return Trial(Path("."), f"lr={lr},r={ratio}", {"lr": float(lr), "ratio": ratio}, rows)
+
+    grid = [trial(lr, r) for lr in ("1e-2", "1e-3", "1e-4") for r in (30, 44, 58, 100)]
+    titles = learning_curves(grid, tmp_path / "grid.png")
+    assert titles[:3] == ["validation mAP (lr 1e-2)", "validation mAP (lr 1e-3)", "validation mAP (lr 1e-4)"]
+    assert len(titles) == 6 and (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    assert curve_label(grid[3], without_lr=True) == "r=100"
+    # A small sweep keeps one panel of each, a line per trial named in full.
+    assert learning_curves(grid[:4], tmp_path / "small.png") == ["validation mAP per epoch", "training loss per epoch"]
