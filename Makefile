@@ -29,9 +29,8 @@ demo: venv
 
 # The study's experiment on its authors' posters, published in docs/study/ (docs/study.md says what
 # it finds and how long it takes). The study's grid is pruned by ASHA on validation mAP (cuts at 3, 9
-# and 27 of 50 epochs) so that it fits a 2-core machine; the bce grid and the five-genre run take the
-# three ratios whose posters are not upscaled (the shared set is 58% shrinks), which are also the
-# cce grid's three best.
+# and 27 of 50 epochs) so that it fits a 2-core machine; the bce grid and the five-genre run take only
+# the three ratios whose posters are not upscaled (the shared set is 58% shrinks), for the same reason.
 POSTERS ?= ../shared/data/tv-posters
 STUDY_DIR ?= study-out
 STUDY_RUN := $(abspath $(STUDY_DIR))/experiments/$(shell date +%Y%m%d-%H%M%S)
