@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -54,6 +55,11 @@ def heatmap(table: pd.DataFrame, metric: str, path: Path) -> None:
     plt.close(fig)
 
 
+# learning-curves.png: above this many trials, a column per learning rate (when there are at most MAX_LR_PANELS).
+SINGLE_PANEL_TRIALS = 10
+MAX_LR_PANELS = 6
+
+
 def learning_curves(trials: list[Trial], path: Path) -> list[str]:
     """Validation mAP and training loss per epoch, a line per trial. A sweep of more than
     SINGLE_PANEL_TRIALS trials over a few learning rates gets a column per learning rate (a line per
@@ -87,10 +93,6 @@ def learning_curves(trials: list[Trial], path: Path) -> list[str]:
     return titles
 
 
-SINGLE_PANEL_TRIALS = 10
-MAX_LR_PANELS = 6
-
-
 def curve_label(trial: Trial, without_lr: bool) -> str:
     """The trial's name, less its learning rate when the column already says it."""
     if not without_lr:
@@ -100,8 +102,6 @@ def curve_label(trial: Trial, without_lr: bool) -> str:
 
 def natural_key(label: str) -> list:
     """r=30 before r=100: numbers inside a label compare as numbers."""
-    import re
-
     return [float(part) if part.replace(".", "", 1).isdigit() else part for part in re.split(r"(\d+(?:\.\d+)?)", label)]
 
 

@@ -256,7 +256,7 @@ BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
 def parse_override(arg: str) -> tuple[list[str], Any]:
-    """`--set KEY=VALUE` -> (["train", "epochs"], 2): VALUE in TOML syntax."""
+    """`--set KEY=VALUE` -> (["train", "epochs"], 2): VALUE in TOML syntax, or a bare word as a string."""
     key, eq, value = arg.partition("=")
     key = key.strip()
     if not eq or not key:
