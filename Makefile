@@ -31,12 +31,15 @@ demo: venv
 # it finds and how long it takes). The study's grid is pruned by ASHA on validation mAP (cuts at 3, 9
 # and 27 of 50 epochs) so that it fits a 2-core machine; the bce grid and the five-genre run take only
 # the three ratios whose posters are not upscaled (the shared set is 58% shrinks), for the same reason.
+# ASHA's early cuts favour posters that learn fast, so `sizes` trains the grid's two best learning
+# rates at every ratio for 30 epochs without a cut: that run answers whether larger posters help.
 POSTERS ?= ../shared/data/tv-posters
 STUDY_DIR ?= study-out
 STUDY_RUN := $(abspath $(STUDY_DIR))/experiments/$(shell date +%Y%m%d-%H%M%S)
 STUDY_ASHA := --set scheduler.type=asha --set scheduler.grace_period=3 --set scheduler.reduction_factor=3
 STUDY_BEST_RATIOS := [30,44,58]
-STUDY_EXPERIMENTS := paper-cce paper-bce five-genres transfer-4
+STUDY_SIZES_LR := [5e-4,1e-4]
+STUDY_EXPERIMENTS := paper-cce sizes paper-bce five-genres transfer-4
 
 study: venv
 	$(BIN)/dataset-builder import $(STUDY_DIR)/raw --format authors --csv $(POSTERS)/484da.csv \
@@ -51,6 +54,8 @@ study-sweeps: venv
 	@test -n "$(STORAGE)" || { echo "make study-sweeps: name the experiments' folder, STORAGE=/absolute/path" >&2; exit 2; }
 	$(BIN)/tune-genres sweep sweeps/paper.toml --dataset $(STUDY_DIR)/four-genres --storage $(STORAGE) \
 		--name paper-cce $(STUDY_ASHA) --quiet
+	$(BIN)/tune-genres sweep sweeps/paper.toml --dataset $(STUDY_DIR)/four-genres --storage $(STORAGE) \
+		--name sizes --set 'grid.lr=$(STUDY_SIZES_LR)' --set train.epochs=30 --quiet
 	$(BIN)/tune-genres sweep sweeps/paper.toml --dataset $(STUDY_DIR)/four-genres --storage $(STORAGE) \
 		--name paper-bce $(STUDY_ASHA) --set train.loss=bce --set 'grid.ratio=$(STUDY_BEST_RATIOS)' --quiet
 	$(BIN)/tune-genres sweep sweeps/transfer.toml --dataset $(STUDY_DIR)/four-genres --storage $(STORAGE) \
