@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 
 from dataset_builder.atomic import write_json_atomic
+from dataset_builder.errors import BadInput
 
 from ..results.evaluate import EVAL_SPLITS, evaluate, format_evaluation
+from ..results.intervals import RESAMPLES
 from ..training.checkpoint import WEIGHTS
 from ..training.device import pick_device
 
@@ -27,14 +29,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the best epoch's weights (by the trial's select_metric) or the last epoch's (default %(default)s)")
     p.add_argument("--allow-train-overlap", action="store_true",
                    help="score posters the checkpoint was trained on (refused otherwise, except with --split train)")
+    p.add_argument("--bootstrap", type=int, default=RESAMPLES, metavar="N",
+                   help="draws behind each metric's 95%% bootstrap interval (default %(default)s; 0: none)")
     p.add_argument("--out", type=Path, metavar="FILE", help="also write the result as JSON to FILE")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N] (default %(default)s)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bootstrap < 0:
+        raise BadInput(f"--bootstrap {args.bootstrap}: expected a number of draws, 0 or more")
     result = evaluate(args.checkpoint, args.dataset, args.split, pick_device(args.device), weights=args.weights,
-                      allow_train_overlap=args.allow_train_overlap)
+                      allow_train_overlap=args.allow_train_overlap, resamples=args.bootstrap)
     print(format_evaluation(result))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

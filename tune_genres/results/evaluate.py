@@ -15,6 +15,7 @@ from ..training.checkpoint import checkpoint_path, load_model
 from ..training.data import ResidentSplit
 from ..training.loop import EVAL_BATCH, predict_split
 from ..training.metrics import BASELINES, LOWER_IS_BETTER, METRICS, baselines, compute_metrics, tune_thresholds, tuned_metrics
+from .intervals import LEVEL, RESAMPLES, bootstrap_intervals
 
 EVAL_SPLITS = ("test", "val", "train", "all")
 
@@ -68,6 +69,7 @@ def evaluate(
     batch_size: int = EVAL_BATCH,
     weights: str = "best",
     allow_train_overlap: bool = False,
+    resamples: int = RESAMPLES,
 ) -> dict:
     """The checkpoint's loss and metrics on a split of the dataset ("all": every row), with baselines.
 
@@ -77,6 +79,7 @@ def evaluate(
     tuned now on this dataset's validation split. Scoring a poster the checkpoint was trained on
     is refused (TrainOverlap) unless split is "train" or allow_train_overlap. Baselines take the
     genre frequencies of the dataset's training split and are scored on the same rows.
+    resamples: the bootstrap draws behind each metric's 95% interval (0: no intervals).
     """
     if split not in EVAL_SPLITS:
         raise BadInput(f"--split {split}: expected one of {', '.join(EVAL_SPLITS)}")
@@ -116,6 +119,8 @@ def evaluate(
         "thresholds": [float(t) for t in thresholds],
         "loss": loss,
         "metrics": compute_metrics(probs, labels[rows], threshold),
+        "intervals": bootstrap_intervals(probs, labels[rows], threshold, resamples) if resamples else None,
+        "interval_resamples": resamples,
         "metrics_tuned": tuned_metrics(probs, labels[rows], np.asarray(thresholds)),
         "baselines": baselines(labels[train_rows], labels[rows]),
         "baseline_train_count": len(train_rows),
@@ -138,14 +143,22 @@ def format_evaluation(result: dict) -> str:
         f"baselines: prior = the training split's genre frequencies ({result['baseline_train_count']} posters), "
         "majority = its most frequent genre only; scored on the same posters",
         "",
-        f"{'metric':<22}{'model':>9}" + "".join(f"{name:>10}" for name in BASELINES),
-        f"{'loss':<22}{result['loss']:>9.4f}" + "".join(f"{'-':>10}" for _ in BASELINES),
+    ]
+    intervals = result.get("intervals")
+    if intervals:
+        lines.insert(-1, f"interval: the model's {LEVEL:.0%} bootstrap interval over {result['interval_resamples']} "
+                         "draws of as many posters with replacement")
+    blank = f"{'-':>17}" if intervals else ""
+    lines += [
+        f"{'metric':<22}{'model':>9}" + (f"{'interval':>17}" if intervals else "") + "".join(f"{name:>10}" for name in BASELINES),
+        f"{'loss':<22}{result['loss']:>9.4f}{blank}" + "".join(f"{'-':>10}" for _ in BASELINES),
     ]
     for metric in METRICS:
         label = metric + (" (lower)" if metric in LOWER_IS_BETTER else "")
-        values = [result["metrics"][metric]] + [result["baselines"][name][metric] for name in BASELINES]
-        lines.append(f"{label:<22}{values[0]:>9.4f}" + "".join(f"{v:>10.4f}" for v in values[1:]))
+        span = f"{intervals[metric][0]:>8.4f}-{intervals[metric][1]:.4f}" if intervals else ""
+        values = [result["baselines"][name][metric] for name in BASELINES]
+        lines.append(f"{label:<22}{result['metrics'][metric]:>9.4f}{span}" + "".join(f"{v:>10.4f}" for v in values))
     for metric, value in result["metrics_tuned"].items():
         label = metric + (" (lower)" if metric in LOWER_IS_BETTER else "")
-        lines.append(f"{label:<22}{value:>9.4f}" + "".join(f"{'-':>10}" for _ in BASELINES))
+        lines.append(f"{label:<22}{value:>9.4f}{blank}" + "".join(f"{'-':>10}" for _ in BASELINES))
     return "\n".join(lines)

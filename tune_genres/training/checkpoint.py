@@ -93,11 +93,17 @@ def save_checkpoint(
 
 
 def checkpoint_path(location: str | os.PathLike) -> Path:
-    """A checkpoint directory or the checkpoint.pt file itself -> the file's path."""
+    """A checkpoint directory, the checkpoint.pt file itself, or a trial's folder (its latest
+    checkpoint_NNNNNN, which holds the best epoch's weights too) -> the file's path."""
     location = Path(location)
     path = location / CHECKPOINT_FILE if location.is_dir() else location
+    if location.is_dir() and not path.is_file():
+        # Ray names them checkpoint_000011, checkpoint_000012: zero-padded, so the last name is the latest.
+        saved = sorted(d / CHECKPOINT_FILE for d in location.glob("checkpoint_*") if (d / CHECKPOINT_FILE).is_file())
+        path = saved[-1] if saved else path
     if not path.is_file():
-        raise BadInput(f"{location}: no checkpoint here (expected a directory holding {CHECKPOINT_FILE}, or the file)")
+        raise BadInput(f"{location}: no checkpoint here (expected a trial folder, a directory holding "
+                       f"{CHECKPOINT_FILE}, or the file)")
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,11 +84,34 @@ def test_evaluate_prints_and_writes_metrics_beside_the_baselines(trained, tmp_pa
     rows = {line.split()[0]: line.split() for line in printed.splitlines() if line.split() and line.split()[0] in METRICS}
     assert list(rows) == list(METRICS)
     for metric in METRICS:
-        values = rows[metric][-3:]
-        assert values == [f"{expected[metric]:.4f}", f"{expected_baselines['prior'][metric]:.4f}",
-                          f"{expected_baselines['majority'][metric]:.4f}"], metric
+        low, high = result["intervals"][metric]
+        assert rows[metric][-4:] == [f"{expected[metric]:.4f}", f"{low:.4f}-{high:.4f}",
+                                    f"{expected_baselines['prior'][metric]:.4f}",
+                                    f"{expected_baselines['majority'][metric]:.4f}"], metric
+        assert low <= expected[metric] <= high, metric
+    assert "95% bootstrap interval over 1000 draws" in printed
     assert printed.rstrip().endswith(f"wrote {out}")
     assert [p.name for p in out.parent.iterdir()] == ["eval.json"]  # no temporary left
+
+
+def test_evaluate_takes_a_trial_folder_and_scores_its_latest_checkpoint(trained, tmp_path):
+    dataset, checkpoint, _ = trained
+    trial = tmp_path / "lr=1e-3,r=30"
+    for name in ("checkpoint_000001", "checkpoint_000002"):
+        shutil.copytree(checkpoint, trial / name)
+    result = evaluate(trial, dataset, resamples=0)
+    assert result["checkpoint"] == str(trial / "checkpoint_000002" / "checkpoint.pt")
+    assert result["intervals"] is None
+
+
+def test_bootstrap_0_prints_no_interval_and_a_negative_count_is_refused(trained, capsys):
+    dataset, checkpoint, _ = trained
+    assert run_command(evaluate_command, ["evaluate", str(checkpoint), str(dataset), "--bootstrap", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "interval" not in printed
+    assert ["metric", "model", "prior", "majority"] in [line.split() for line in printed.splitlines()]
+    with pytest.raises(BadInput, match=r"^--bootstrap -5: expected a number of draws, 0 or more$"):
+        run_command(evaluate_command, ["evaluate", str(checkpoint), str(dataset), "--bootstrap", "-5"])
 
 
 def test_evaluate_all_scores_every_row(trained):
