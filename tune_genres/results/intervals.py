@@ -4,8 +4,8 @@ A test split of a few hundred posters is small: the study's four-genre test spli
 trials a few hundredths of mAP apart may be the same model on another draw. Resampling the scored
 posters with replacement (the model and its probabilities fixed) gives the percentile interval
 around each metric that the evaluate command prints beside the score. Average precision's draws
-lean a little high (a duplicated poster is a tie that AP scores kindly: +0.004 on 349 synthetic rows,
-about +0.01 on the study's chosen trial), so the interval tells the width more than the centre.
+lean a little high (a duplicated poster is a tie that AP scores kindly: their mean was 0.004 above
+the score on 349 synthetic rows), so the interval tells the width more than the centre.
 """
 
 from __future__ import annotations
