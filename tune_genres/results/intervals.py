@@ -36,6 +36,8 @@ def bootstrap_intervals(
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     probs, targets = np.asarray(probs), np.asarray(targets)
+    if not np.isfinite(probs).all():
+        return {metric: [float("nan"), float("nan")] for metric in METRICS}  # diverged: no score to draw around
     rng = np.random.default_rng(seed)
     draws = {metric: np.empty(resamples) for metric in METRICS}
     with warnings.catch_warnings():

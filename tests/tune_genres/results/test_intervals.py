@@ -44,3 +44,10 @@ def test_a_perfect_model_has_no_spread_in_map():
 def test_no_draws_is_refused():
     with pytest.raises(ValueError, match="resamples must be at least 1, got 0"):
         bootstrap_intervals(*scored_set(10), resamples=0)
+
+
+def test_a_diverged_model_gets_no_interval():
+    probs, targets = scored_set(20)
+    probs[3, 1] = np.nan
+    intervals = bootstrap_intervals(probs, targets, resamples=10)
+    assert all(np.isnan(low) and np.isnan(high) for low, high in intervals.values())
