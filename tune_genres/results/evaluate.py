@@ -149,16 +149,16 @@ def format_evaluation(result: dict) -> str:
         lines.insert(-1, f"interval: the model's {LEVEL:.0%} bootstrap interval over {result['interval_resamples']} "
                          "draws of as many posters with replacement")
     blank = f"{'-':>17}" if intervals else ""
+    labels = {m: m + (" (lower)" if m in LOWER_IS_BETTER else "") for m in [*METRICS, *result["metrics_tuned"]]}
+    label_width = max(22, *(len(label) + 2 for label in labels.values()))  # fits the longest label
     lines += [
-        f"{'metric':<22}{'model':>9}" + (f"{'interval':>17}" if intervals else "") + "".join(f"{name:>10}" for name in BASELINES),
-        f"{'loss':<22}{result['loss']:>9.4f}{blank}" + "".join(f"{'-':>10}" for _ in BASELINES),
+        f"{'metric':<{label_width}}{'model':>9}" + (f"{'interval':>17}" if intervals else "") + "".join(f"{name:>10}" for name in BASELINES),
+        f"{'loss':<{label_width}}{result['loss']:>9.4f}{blank}" + "".join(f"{'-':>10}" for _ in BASELINES),
     ]
     for metric in METRICS:
-        label = metric + (" (lower)" if metric in LOWER_IS_BETTER else "")
         span = f"{intervals[metric][0]:>8.4f}-{intervals[metric][1]:.4f}" if intervals else ""
         values = [result["baselines"][name][metric] for name in BASELINES]
-        lines.append(f"{label:<22}{result['metrics'][metric]:>9.4f}{span}" + "".join(f"{v:>10.4f}" for v in values))
+        lines.append(f"{labels[metric]:<{label_width}}{result['metrics'][metric]:>9.4f}{span}" + "".join(f"{v:>10.4f}" for v in values))
     for metric, value in result["metrics_tuned"].items():
-        label = metric + (" (lower)" if metric in LOWER_IS_BETTER else "")
-        lines.append(f"{label:<22}{value:>9.4f}{blank}" + "".join(f"{'-':>10}" for _ in BASELINES))
+        lines.append(f"{labels[metric]:<{label_width}}{value:>9.4f}{blank}" + "".join(f"{'-':>10}" for _ in BASELINES))
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,9 @@ def test_evaluate_prints_and_writes_metrics_beside_the_baselines(trained, tmp_pa
     assert "training split's genre frequencies (24 posters)" in printed
     rows = {line.split()[0]: line.split() for line in printed.splitlines() if line.split() and line.split()[0] in METRICS}
     assert list(rows) == list(METRICS)
+    table = [line for line in printed[printed.index("metric "):].splitlines() if not line.startswith("wrote")]
+    model_column_ends = {re.search(r"model|\d\.\d{4}", line).end() for line in table}
+    assert len(table) == 2 + len(METRICS) + len(result["metrics_tuned"]) and len(model_column_ends) == 1
     for metric in METRICS:
         low, high = result["intervals"][metric]
         assert rows[metric][-4:] == [f"{expected[metric]:.4f}", f"{low:.4f}-{high:.4f}",
