@@ -33,6 +33,7 @@ demo: venv
 # the three ratios whose posters are not upscaled (the shared set is 58% shrinks), for the same reason.
 # ASHA's early cuts favour posters that learn fast, so `sizes` trains the grid's two best learning
 # rates at every ratio for 30 epochs without a cut: that run answers whether larger posters help.
+# `seeds` trains one cell six times: how far a trial moves with its seed alone.
 # The published figures were trained in fp32; pinning it keeps them reproducible on CPUs that
 # compute bf16 (where "auto" would choose bf16).
 POSTERS ?= ../shared/data/tv-posters
@@ -42,7 +43,7 @@ STUDY_ASHA := --set scheduler.type=asha --set scheduler.grace_period=3 --set sch
 STUDY_BEST_RATIOS := [30,44,58]
 STUDY_SWEEP := --storage $(STORAGE) --set train.precision=fp32 --quiet
 STUDY_SIZES_LR := [5e-4,1e-4]
-STUDY_EXPERIMENTS := paper-cce sizes paper-bce five-genres transfer-4
+STUDY_EXPERIMENTS := paper-cce sizes seeds paper-bce five-genres transfer-4
 
 study: venv
 	$(BIN)/dataset-builder import $(STUDY_DIR)/raw --format authors --csv $(POSTERS)/484da.csv \
@@ -59,6 +60,7 @@ study-sweeps: venv
 		--name paper-cce $(STUDY_ASHA) $(STUDY_SWEEP)
 	$(BIN)/tune-genres sweep sweeps/paper.toml --dataset $(STUDY_DIR)/four-genres \
 		--name sizes --set 'grid.lr=$(STUDY_SIZES_LR)' --set train.epochs=30 $(STUDY_SWEEP)
+	$(BIN)/tune-genres sweep sweeps/seeds.toml --dataset $(STUDY_DIR)/four-genres --name seeds $(STUDY_SWEEP)
 	$(BIN)/tune-genres sweep sweeps/paper.toml --dataset $(STUDY_DIR)/four-genres \
 		--name paper-bce $(STUDY_ASHA) --set train.loss=bce --set 'grid.ratio=$(STUDY_BEST_RATIOS)' $(STUDY_SWEEP)
 	$(BIN)/tune-genres sweep sweeps/transfer.toml --dataset $(STUDY_DIR)/four-genres \

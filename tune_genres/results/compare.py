@@ -54,10 +54,19 @@ class Experiment:
 
     @property
     def is_grid(self) -> bool:
-        return self.record.get("search", "grid") == "grid" and len(grouping_keys(self.table)) <= 1
+        return tabled_as_grid(self.table, self.record.get("search", "grid"))
 
     def baseline(self, split: str, predictor: str, metric: str):
         return self.baselines.get(split, {}).get(predictor, {}).get(metric)
+
+
+def tabled_as_grid(table: pd.DataFrame, search: str) -> bool:
+    """Does a section show the trials as lr x ratio tables (else ranked)? A grid with at most one other
+    swept key, unless lr and ratio hold one value each while that key varies (a seed sweep): its
+    tables would be one cell each."""
+    others = grouping_keys(table)
+    cells = len(table.drop_duplicates(["lr", "ratio"]))
+    return search == "grid" and len(others) <= 1 and (cells > 1 or not others)
 
 
 def command_line(sweep_copy: Path) -> str | None:

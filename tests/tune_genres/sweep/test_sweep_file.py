@@ -35,6 +35,8 @@ def test_other_shipped_sweeps():
     assert (heads.algorithm, heads.trial_count, heads.grid["freeze"]) == ("random", 50, ["backbone"])
     finetune = load_sweep(SWEEPS / "finetune.toml")
     assert (finetune.grid["freeze"], finetune.grid["augment"], finetune.trial_count) == (["none"], ["standard"], 2)
+    seeds = load_sweep(SWEEPS / "seeds.toml")
+    assert (seeds.grid["seed"], seeds.grid["lr"], seeds.grid["ratio"], seeds.train["epochs"]) == ([0, 1, 2, 3, 4, 5], [5e-4], [30], 30)
     demo = load_sweep(SWEEPS / "demo.toml")
     assert demo.trial_count <= 4 and demo.train["epochs"] <= 10
 

@@ -1,0 +1,25 @@
+"""compare's sections: which experiments read as lr x ratio tables, which as a ranked list."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tune_genres.results.compare import tabled_as_grid
+from tune_genres.training.hyperparameters import HYPERPARAMETERS
+
+
+def trials(**swept) -> pd.DataFrame:
+    """Six trials: every hyperparameter fixed but the lists given."""
+    return pd.DataFrame({key: swept.get(key, [0] * 6) for key in HYPERPARAMETERS})
+
+
+@pytest.mark.parametrize("swept, search, expected", [
+    ({"lr": [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4], "ratio": [30, 44, 58] * 2}, "grid", True),
+    ({"lr": [1e-3] * 3 + [5e-4] * 3, "ratio": [30] * 6, "loss": ["cce", "bce", "bce", "cce", "bce", "cce"]}, "grid", True),
+    ({"lr": [5e-4] * 6, "ratio": [30] * 6, "seed": [0, 1, 2, 3, 4, 5]}, "grid", False),  # one cell per table
+    ({"lr": [5e-4] * 6, "ratio": [30] * 6, "seed": [0, 1, 2] * 2, "dropout": [0.2, 0.5] * 3}, "grid", False),
+    ({"lr": [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4], "ratio": [30, 44, 58] * 2}, "tpe", False),
+])
+def test_a_section_tables_a_grid_and_ranks_the_rest(swept, search, expected):
+    assert tabled_as_grid(trials(**swept), search) is expected
