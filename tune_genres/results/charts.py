@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 from ..training.hyperparameters import format_lr  # noqa: E402
 from .importance import LOG_SCALE  # noqa: E402
-from .trials import Trial, grouping_keys  # noqa: E402
+from .trials import Trial, group_label, grouping_keys  # noqa: E402
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -48,7 +48,7 @@ def heatmap(table: pd.DataFrame, metric: str, path: Path) -> None:
                     bright = image.norm(pivot.values[i, j]) > 0.6
                     ax.text(j, i, cell_text(rows[lr, ratio], metric), ha="center", va="center",
                             color="black" if bright else "white", fontsize=8)
-        ax.set_title(f"{metric}" + (f" ({key})" if others else ""))
+        ax.set_title(f"{metric}" + (f" ({group_label(others, key)})" if others else ""))
         fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)

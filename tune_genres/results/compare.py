@@ -26,7 +26,7 @@ from dataset_builder.errors import BadInput
 from .charts import fmt
 from .records import read_experiment
 from .report import best_trial, describe, grid_table_lines, top_trials_lines, write_report
-from .trials import grouping_keys
+from .trials import grouping_keys, tabled_as_grid
 
 # The metrics a grid's section tables: validation chose, test was scored once on the chosen weights.
 TABLED = ("val_map", "test_map", "test_roc_auc_macro", "test_categorical_accuracy")
@@ -58,15 +58,6 @@ class Experiment:
 
     def baseline(self, split: str, predictor: str, metric: str):
         return self.baselines.get(split, {}).get(predictor, {}).get(metric)
-
-
-def tabled_as_grid(table: pd.DataFrame, search: str) -> bool:
-    """Does a section show the trials as lr x ratio tables (else ranked)? A grid with at most one other
-    swept key, unless lr and ratio hold one value each while that key varies (a seed sweep): its
-    tables would be one cell each."""
-    others = grouping_keys(table)
-    cells = len(table.drop_duplicates(["lr", "ratio"]))
-    return search == "grid" and len(others) <= 1 and (cells > 1 or not others)
 
 
 def command_line(sweep_copy: Path) -> str | None:

@@ -5,8 +5,9 @@
                            the checkpoint holding the best weights, time, node
     results.md             the learning rate x ratio table of one metric, the baselines beside it,
                            the best trial, chosen by the experiment's select_metric (validation)
-                           (a random or TPE search: its 10 best trials instead), which hyperparameters mattered
-    heatmap.png            that table as a heatmap (one panel per other swept value; a grid's only)
+                           (a random or TPE search, or a grid of one lr x ratio cell such as a seed
+                           sweep: its 10 best trials instead), which hyperparameters mattered
+    heatmap.png            that table as a heatmap (one panel per other swept value; tabled grids only)
     importance.csv         parameter, importance, method: fANOVA over the trials' best select_metric
     parallel-coordinates.png   one line per trial across the swept parameters to the select_metric
     learning-curves.png    validation metric and training loss per epoch, one line per trial
@@ -30,7 +31,7 @@ from .charts import fmt, heatmap, learning_curves, parallel_coordinates
 from .importance import importance, importance_lines, swept_parameters
 from .records import read_experiment
 from ..training.metrics import THRESHOLDED
-from .trials import SHOWN, grouping_keys, read_trials, select_metric, trial_row
+from .trials import SHOWN, group_label, grouping_keys, read_trials, select_metric, tabled_as_grid, trial_row
 
 
 def write_report(exp_dir: str | os.PathLike, metric: str | None = None) -> dict:
@@ -52,14 +53,14 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None) -> dict:
     baselines = json.loads(baselines_path.read_text()) if baselines_path.is_file() else None
 
     record = read_experiment(exp_dir) or {}
-    searched = record.get("search", "grid") != "grid"
-    if searched:
+    ranked = not tabled_as_grid(table, record.get("search", "grid"))  # a search, or a grid of one cell
+    if ranked:
         table = best_first(table, f"best_{select}")
     params = swept_parameters(table)
     found, rested_on = importance(table, select) if params else (None, 0)
 
     write_atomic(exp_dir / "results.csv", lambda p: table.to_csv(p, index=False))
-    markdown = results_markdown(exp_dir, table, metric, select, baselines, searched)
+    markdown = results_markdown(exp_dir, table, metric, select, baselines, ranked)
     if found is not None:
         stopped = int((table["status"] == "stopped early").sum())
         markdown += "\n" + "\n".join(importance_lines(found, rested_on, select, stopped))
@@ -67,7 +68,9 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None) -> dict:
         write_atomic(exp_dir / "parallel-coordinates.png",
                      lambda p: parallel_coordinates(table, params, f"best_{select}", p))
     write_atomic(exp_dir / "results.md", lambda p: p.write_text(markdown))
-    if not searched:
+    if ranked:
+        (exp_dir / "heatmap.png").unlink(missing_ok=True)  # an earlier report's, from before it ranked
+    else:
         write_atomic(exp_dir / "heatmap.png", lambda p: heatmap(table, metric, p))
     write_atomic(exp_dir / "learning-curves.png", lambda p: learning_curves(trials, p))
     return {"table": table, "markdown": markdown, "select": select}
@@ -81,7 +84,7 @@ def best_trial(table: pd.DataFrame, metric: str):
 
 
 def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: str, baselines: dict | None,
-                     searched: bool = False) -> str:
+                     ranked: bool = False) -> str:
     split = "test" if metric.startswith(("test_", "last_test_")) else "val"
     others = grouping_keys(table)
     lines = [f"# Results: {exp_dir.name}", ""]
@@ -95,13 +98,12 @@ def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: st
             f"{counts.get('train', '?')} train / {counts.get('val', '?')} val / {counts.get('test', '?')} test posters)."
         )
     lines.append("")
-    groups = [] if searched else table.groupby(others) if others else [((), table)]
-    if searched:
+    groups = [] if ranked else table.groupby(others) if others else [((), table)]
+    if ranked:
         lines += top_trials_lines(table, metric, select)
     for key, group in groups:
         if others:
-            key = key if isinstance(key, tuple) else (key,)
-            lines += [f"## {', '.join(f'{k}={v}' for k, v in zip(others, key))}", ""]
+            lines += [f"## {group_label(others, key)}", ""]
         lines += grid_table_lines(group, metric) + [""]
     if baselines and split in baselines:
         lines.append(f"Baselines on the {split} split (no image looked at):")
@@ -139,7 +141,8 @@ def top_trials_lines(table: pd.DataFrame, metric: str, select: str, count: int =
     """A search's best trials by select_metric, with their swept values (the lr x ratio table of a grid)."""
     params = swept_parameters(table)
     ranked = best_first(table, f"best_{select}").head(count)
-    columns = [*params, f"best_{select}", *([metric] if metric != f"best_{select}" else []), "epochs_done", "status"]
+    columns = [*params, f"best_{select}", *([metric] if metric not in (select, f"best_{select}") else []),
+               "epochs_done", "status"]
     lines = [f"## The {len(ranked)} best of {len(table)} trials by {select}", "",
              "| # | trial | " + " | ".join(columns) + " |", "|---:|---|" + "---:|" * len(columns)]
     for rank, (_, row) in enumerate(ranked.iterrows(), 1):

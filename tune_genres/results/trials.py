@@ -167,3 +167,18 @@ def trial_row(trial: Trial, select: str = DEFAULT_SELECT_METRIC) -> dict:
 def grouping_keys(table) -> list[str]:
     """The swept keys besides lr and ratio (loss, batch size, ...): one table or panel per value."""
     return [k for k in HYPERPARAMETERS if k not in ("lr", "ratio") and table[k].nunique() > 1]
+
+
+def tabled_as_grid(table, search: str) -> bool:
+    """Are the trials shown as lr x ratio tables (else ranked, best first)? A grid with at most one
+    other swept key, unless lr and ratio hold one value each while that key varies (a seed sweep):
+    its tables would be one cell each."""
+    others = grouping_keys(table)
+    cells = len(table.drop_duplicates(["lr", "ratio"]))
+    return search == "grid" and len(others) <= 1 and (cells > 1 or not others)
+
+
+def group_label(others: list[str], key) -> str:
+    """A group of trials sharing the `others` keys' values, as "loss=bce" ("loss=bce, seed=1")."""
+    key = key if isinstance(key, tuple) else (key,)
+    return ", ".join(f"{k}={v}" for k, v in zip(others, key))

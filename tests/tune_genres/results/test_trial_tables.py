@@ -1,0 +1,54 @@
+"""How reports and compare show trials: lr x ratio tables or a ranked list, and each group's label."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tune_genres.results.trials import group_label, tabled_as_grid
+from tune_genres.training.hyperparameters import HYPERPARAMETERS
+
+
+def trials(**swept) -> pd.DataFrame:
+    """Six trials: every hyperparameter fixed but the lists given."""
+    return pd.DataFrame({key: swept.get(key, [0] * 6) for key in HYPERPARAMETERS})
+
+
+@pytest.mark.parametrize("swept, search, expected", [
+    ({"lr": [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4], "ratio": [30, 44, 58] * 2}, "grid", True),
+    ({"lr": [1e-3] * 3 + [5e-4] * 3, "ratio": [30] * 6, "loss": ["cce", "bce", "bce", "cce", "bce", "cce"]}, "grid", True),
+    ({"lr": [5e-4] * 6, "ratio": [30] * 6, "seed": [0, 1, 2, 3, 4, 5]}, "grid", False),  # one cell per table
+    ({"lr": [5e-4] * 6, "ratio": [30] * 6, "seed": [0, 1, 2] * 2, "dropout": [0.2, 0.5] * 3}, "grid", False),
+    ({"lr": [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4], "ratio": [30, 44, 58] * 2}, "tpe", False),
+])
+def test_a_section_tables_a_grid_and_ranks_the_rest(swept, search, expected):
+    assert tabled_as_grid(trials(**swept), search) is expected
+
+
+def test_a_group_of_trials_is_labelled_by_its_keys_values():
+    # pandas' groupby over a list of keys yields tuples; a label never shows one ("((0,))").
+    assert group_label(["seed"], (0,)) == "seed=0"
+    assert group_label(["loss"], "bce") == "loss=bce"
+    assert group_label(["loss", "seed"], ("bce", 1)) == "loss=bce, seed=1"
+
+
+def test_a_seed_sweeps_report_ranks_its_trials_and_draws_no_one_cell_heatmaps(tmp_path):
+    import json
+
+    from tune_genres.results.report import write_report
+
+    exp = tmp_path / "seeds"
+    for seed, peak in ((0, 0.44), (1, 0.43), (2, 0.45)):
+        trial = exp / f"lr=5e-4,r=30,seed={seed}"
+        trial.mkdir(parents=True)
+        (trial / "params.json").write_text(json.dumps({"lr": 5e-4, "ratio": 30, "seed": seed, "epochs": 2}))
+        rows = [{"epoch": e, "training_iteration": e, "val_map": peak - 0.1 / e, "best_val_map": peak - 0.1 / e,
+                 "best_epoch": e, "train_loss": 1.4 - e / 10} for e in (1, 2)]  # what the trainable logs
+        (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (exp / "heatmap.png").write_bytes(b"an earlier report's")
+
+    markdown = write_report(exp)["markdown"]
+    assert "## The 3 best of 3 trials by val_map" in markdown and "| lr \\ ratio |" not in markdown
+    ranked = [line.split("|")[2].strip() for line in markdown.splitlines() if line[:5] in ("| 1 |", "| 2 |", "| 3 |")]
+    assert ranked == ["lr=5e-4,r=30,seed=2", "lr=5e-4,r=30,seed=0", "lr=5e-4,r=30,seed=1"]
+    assert not (exp / "heatmap.png").exists()
