@@ -65,8 +65,9 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None) -> dict:
         stopped = int((table["status"] == "stopped early").sum())
         markdown += "\n" + "\n".join(importance_lines(found, rested_on, select, stopped))
         write_atomic(exp_dir / "importance.csv", lambda p: found.to_csv(p, index=False))
-        write_atomic(exp_dir / "parallel-coordinates.png",
-                     lambda p: parallel_coordinates(table, params, f"best_{select}", p))
+        if rested_on:  # with no finite score (every trial diverged) there is no line to draw
+            write_atomic(exp_dir / "parallel-coordinates.png",
+                         lambda p: parallel_coordinates(table, params, f"best_{select}", p))
     write_atomic(exp_dir / "results.md", lambda p: p.write_text(markdown))
     if ranked:
         (exp_dir / "heatmap.png").unlink(missing_ok=True)  # an earlier report's, from before it ranked

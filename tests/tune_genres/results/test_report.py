@@ -58,3 +58,52 @@ def test_learning_curves_of_a_large_grid_get_a_column_per_learning_rate(tmp_path
     assert curve_label(grid[3], without_lr=True) == "r=100"
     # A small sweep keeps one panel of each, a line per trial named in full.
     assert learning_curves(grid[:4], tmp_path / "small.png") == ["validation mAP per epoch", "training loss per epoch"]
+
+
+def write_experiment(exp, trials: dict[str, tuple[dict, list[float]]]) -> None:
+    """Trial folders as Ray leaves them: params.json, and result.json's rows as the trainable logs
+    them, from {name: (params, val_map per epoch)}."""
+    import json
+    import math
+
+    for name, (params, val_maps) in trials.items():
+        folder = exp / name
+        folder.mkdir(parents=True)
+        (folder / "params.json").write_text(json.dumps({**params, "epochs": len(val_maps)}))
+        rows, best, best_epoch = [], float("nan"), 0
+        for epoch, value in enumerate(val_maps, 1):
+            if math.isfinite(value) and not value <= best:
+                best, best_epoch = value, epoch
+            rows.append({"epoch": epoch, "training_iteration": epoch, "val_map": value, "best_val_map": best,
+                         "best_epoch": best_epoch, "train_loss": 1.4 - epoch / 10})
+        (folder / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_a_seed_sweeps_report_ranks_its_trials_and_draws_no_one_cell_heatmaps(tmp_path):
+    from tune_genres.results.report import write_report
+
+    exp = tmp_path / "seeds"
+    write_experiment(exp, {f"lr=5e-4,r=30,seed={seed}": ({"lr": 5e-4, "ratio": 30, "seed": seed}, [0.3, peak])
+                           for seed, peak in ((0, 0.44), (1, 0.43), (2, 0.45))})
+    (exp / "heatmap.png").write_bytes(b"an earlier report's")
+
+    markdown = write_report(exp)["markdown"]
+    assert "## The 3 best of 3 trials by val_map" in markdown and "| lr \\ ratio |" not in markdown
+    ranked = [line.split("|")[2].strip() for line in markdown.splitlines() if line[:5] in ("| 1 |", "| 2 |", "| 3 |")]
+    assert ranked == ["lr=5e-4,r=30,seed=2", "lr=5e-4,r=30,seed=0", "lr=5e-4,r=30,seed=1"]
+    assert not (exp / "heatmap.png").exists()
+
+
+def test_an_experiment_whose_every_trial_diverged_still_gets_its_report(tmp_path):
+    from tune_genres.results.report import write_report
+
+    exp = tmp_path / "too-fast"
+    nan = float("nan")
+    write_experiment(exp, {f"lr={lr},r={r}": ({"lr": lr, "ratio": r}, [nan, nan]) for lr in (1e-2, 5e-3) for r in (30, 44)})
+
+    markdown = write_report(exp)["markdown"]
+    assert "Never produced a finite val_map (diverged; scored NaN, never chosen): " in markdown
+    assert "No trial has a finite val_map yet: none is chosen." in markdown
+    assert "Not enough to say: 0 trial(s) with a finite best val_map" in markdown
+    assert (exp / "results.md").is_file() and (exp / "heatmap.png").is_file()
+    assert not (exp / "parallel-coordinates.png").exists()  # no scored trial to draw a line for

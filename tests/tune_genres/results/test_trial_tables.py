@@ -30,25 +30,3 @@ def test_a_group_of_trials_is_labelled_by_its_keys_values():
     assert group_label(["seed"], (0,)) == "seed=0"
     assert group_label(["loss"], "bce") == "loss=bce"
     assert group_label(["loss", "seed"], ("bce", 1)) == "loss=bce, seed=1"
-
-
-def test_a_seed_sweeps_report_ranks_its_trials_and_draws_no_one_cell_heatmaps(tmp_path):
-    import json
-
-    from tune_genres.results.report import write_report
-
-    exp = tmp_path / "seeds"
-    for seed, peak in ((0, 0.44), (1, 0.43), (2, 0.45)):
-        trial = exp / f"lr=5e-4,r=30,seed={seed}"
-        trial.mkdir(parents=True)
-        (trial / "params.json").write_text(json.dumps({"lr": 5e-4, "ratio": 30, "seed": seed, "epochs": 2}))
-        rows = [{"epoch": e, "training_iteration": e, "val_map": peak - 0.1 / e, "best_val_map": peak - 0.1 / e,
-                 "best_epoch": e, "train_loss": 1.4 - e / 10} for e in (1, 2)]  # what the trainable logs
-        (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (exp / "heatmap.png").write_bytes(b"an earlier report's")
-
-    markdown = write_report(exp)["markdown"]
-    assert "## The 3 best of 3 trials by val_map" in markdown and "| lr \\ ratio |" not in markdown
-    ranked = [line.split("|")[2].strip() for line in markdown.splitlines() if line[:5] in ("| 1 |", "| 2 |", "| 3 |")]
-    assert ranked == ["lr=5e-4,r=30,seed=2", "lr=5e-4,r=30,seed=0", "lr=5e-4,r=30,seed=1"]
-    assert not (exp / "heatmap.png").exists()
