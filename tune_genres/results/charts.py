@@ -34,7 +34,9 @@ def heatmap(table: pd.DataFrame, metric: str, path: Path) -> None:
     groups = list(table.groupby(others)) if others else [("all", table)]
     fig, axes = plt.subplots(1, len(groups), figsize=(1.2 + 1.3 * table["ratio"].nunique() * len(groups), 1 + 0.6 * table["lr"].nunique() + 1), squeeze=False)
     for ax, (key, group) in zip(axes[0], groups):
-        pivot = group.pivot_table(index="lr", columns="ratio", values=metric, aggfunc="first").sort_index(ascending=False)
+        # dropna=False: a learning rate or ratio whose every trial diverged keeps its (empty) cells.
+        pivot = group.pivot_table(index="lr", columns="ratio", values=metric, aggfunc="first",
+                                  dropna=False).sort_index(ascending=False)
         image = ax.imshow(pivot.values.astype(float), cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(pivot.columns)), [f"{r}%" for r in pivot.columns])
         ax.set_yticks(range(len(pivot.index)), [format_lr(lr) for lr in pivot.index])

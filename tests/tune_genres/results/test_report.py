@@ -1,6 +1,8 @@
-"""The report's choices: which trial is best, by the one direction table of training/metrics.py."""
+"""The report: which trial is best (by training/metrics.py's one direction per metric), its charts, and what it writes for a seed sweep or a diverged grid."""
 
 from __future__ import annotations
+
+import warnings
 
 import pandas as pd
 
@@ -101,7 +103,9 @@ def test_an_experiment_whose_every_trial_diverged_still_gets_its_report(tmp_path
     nan = float("nan")
     write_experiment(exp, {f"lr={lr},r={r}": ({"lr": lr, "ratio": r}, [nan, nan]) for lr in (1e-2, 5e-3) for r in (30, 44)})
 
-    markdown = write_report(exp)["markdown"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # matplotlib's, drawing an empty heatmap
+        markdown = write_report(exp)["markdown"]
     assert "Never produced a finite val_map (diverged; scored NaN, never chosen): " in markdown
     assert "No trial has a finite val_map yet: none is chosen." in markdown
     assert "Not enough to say: 0 trial(s) with a finite best val_map" in markdown
