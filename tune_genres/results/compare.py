@@ -26,7 +26,7 @@ from dataset_builder.errors import BadInput
 from .charts import fmt
 from .records import read_experiment
 from .report import best_trial, describe, grid_table_lines, top_trials_lines, write_report
-from .trials import grouping_keys, tabled_as_grid
+from .trials import group_label, grouping_keys, tabled_as_grid
 
 # The metrics a grid's section tables: validation chose, test was scored once on the chosen weights.
 TABLED = ("val_map", "test_map", "test_roc_auc_macro", "test_categorical_accuracy")
@@ -135,7 +135,7 @@ def section_lines(exp: Experiment) -> list[str]:
     for metric in TABLED:
         split, name = metric.split("_", 1)
         for key, group in groups:
-            where = f" ({others[0]} = {key[0] if isinstance(key, tuple) else key})" if others else ""
+            where = f" ({group_label(others, key)})" if others else ""
             lines += [f"### {split} {describe(name)}{where}", ""]
             lines += grid_table_lines(group, metric) + [""]
         prior = exp.baseline(split, "prior", name)
@@ -143,7 +143,7 @@ def section_lines(exp: Experiment) -> list[str]:
         lines += [f"Baselines on {split}: label prior {fmt(prior)}, majority genre {fmt(majority)}.", ""]
     epochs = int(table["epochs"].max())
     for key, group in groups:
-        where = f" ({others[0]} = {key[0] if isinstance(key, tuple) else key})" if others else ""
+        where = f" ({group_label(others, key)})" if others else ""
         lines += [f"### Epochs trained, of {epochs}{where}; best epoch in brackets", ""]
         lines += grid_table_lines(group, "epochs_done", lambda row: f"{row['epochs_done']} ({row['best_epoch']})")
         lines.append("")
