@@ -21,14 +21,16 @@ def make_parser(prog: str, description: str, package: str, modules: list[str]) -
     return parser
 
 
-def run(parser: argparse.ArgumentParser, argv: list[str] | None, interrupted: str) -> int:
-    """Parse and run; user-fixable errors are one line on stderr and exit status 2."""
+def run(parser: argparse.ArgumentParser, argv: list[str] | None, interrupted: str = "") -> int:
+    """Parse and run; user-fixable errors are one line on stderr and exit status 2; Ctrl-C is one
+    line (what the interrupted command says it left, else `interrupted`) and exit status 130."""
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
     except BadInput as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; {interrupted}", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        left = str(e) or interrupted
+        print(f"{parser.prog}: interrupted" + (f"; {left}" if left else ""), file=sys.stderr)
         return 130

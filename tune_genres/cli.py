@@ -21,7 +21,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return subcommands.run(make_parser(), argv, "rerun with --resume to finish the sweep")
+    return subcommands.run(make_parser(), argv)  # an interrupted sweep says itself how to go on
 
 
 if __name__ == "__main__":

@@ -18,16 +18,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train every combination in SWEEP.toml's [grid], or num_samples draws from its [space] "
         "([search] algorithm random or tpe), on DATASET with Ray Tune, on a local Ray "
         "or the cluster at --address; TensorBoard events, checkpoints and results go to STORAGE/NAME, and the "
-        "report (results.csv, results.md, heatmap.png, learning-curves.png) is written at the end.",
+        "report (results.csv, results.md, heatmap.png, learning-curves.png) is written at the end. One driver per "
+        "experiment (a second one is refused while it runs). Exit status: 0 every trial ended well, 1 some trial "
+        "failed, 2 bad input (one line says what), 130 interrupted by Ctrl-C or SIGTERM (the state is saved and a "
+        "partial report written: rerun with --resume).",
     )
     p.add_argument("sweep", type=Path, metavar="SWEEP.toml", help="sweep file (see sweeps/)")
     p.add_argument("--dataset", type=Path, required=True, help="built dataset folder (dataset-builder build)")
     p.add_argument("--address", help="Ray cluster to join ('auto' or HOST:PORT); default: start Ray here")
     p.add_argument("--storage", help="where experiments go: a path every node can reach, or a URI such as s3://bucket/x (default ./experiments)")
     p.add_argument("--name", help="experiment name (default: the sweep's name)")
-    p.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: the sweep file's, else 1)")
-    p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial; fractions pack trials on a GPU (default 0)")
-    p.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: as resources allow)")
+    p.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: the sweep file's resources.cpus_per_trial, else 1)")
+    p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial; fractions pack trials on a GPU "
+                   "(default: the sweep file's resources.gpus_per_trial, else 0)")
+    p.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: the sweep file's "
+                   "max_concurrent, else as resources allow)")
+    p.add_argument("--wait-for-resources", action="store_true",
+                   help="let trials wait for nodes that can hold them (a cluster that autoscales); without it, "
+                   "a trial that no node can hold is refused before any work")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override one sweep-file key, VALUE in TOML syntax (train.epochs=2, "
                    "'space.lr={loguniform=[1e-4,1e-2]}'); repeatable; the experiment's sweep.toml records the result")
@@ -48,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
+        wait_for_resources=args.wait_for_resources,
         verbose=0 if args.quiet else 1,
     )
     exp_dir = results.path

@@ -34,9 +34,10 @@ from ..training.metrics import THRESHOLDED
 from .trials import SHOWN, group_label, grouping_keys, read_trials, select_metric, tabled_as_grid, trial_row
 
 
-def write_report(exp_dir: str | os.PathLike, metric: str | None = None) -> dict:
+def write_report(exp_dir: str | os.PathLike, metric: str | None = None, partial: bool = False) -> dict:
     """metric: the one the table and heatmap show (default: the experiment's select_metric). The
-    best trial is always the one its select_metric chose, whatever the table shows."""
+    best trial is always the one its select_metric chose, whatever the table shows. `partial`: the
+    sweep was interrupted, and results.md says so at the top."""
     exp_dir = Path(exp_dir)
     if not exp_dir.is_dir():
         raise BadInput(f"{exp_dir}: no such experiment folder")
@@ -60,7 +61,7 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None) -> dict:
     found, rested_on = importance(table, select) if params else (None, 0)
 
     write_atomic(exp_dir / "results.csv", lambda p: table.to_csv(p, index=False))
-    markdown = results_markdown(exp_dir, table, metric, select, baselines, ranked)
+    markdown = results_markdown(exp_dir, table, metric, select, baselines, ranked, partial)
     if found is not None:
         stopped = int((table["status"] == "stopped early").sum())
         markdown += "\n" + "\n".join(importance_lines(found, rested_on, select, stopped))
@@ -85,10 +86,13 @@ def best_trial(table: pd.DataFrame, metric: str):
 
 
 def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: str, baselines: dict | None,
-                     ranked: bool = False) -> str:
+                     ranked: bool = False, partial: bool = False) -> str:
     split = "test" if metric.startswith(("test_", "last_test_")) else "val"
     others = grouping_keys(table)
     lines = [f"# Results: {exp_dir.name}", ""]
+    if partial:
+        lines += ["**Partial report: the sweep was interrupted.** Unfinished trials show what they had done; "
+                  "run the same `tune-genres sweep` command with --resume to finish them.", ""]
     done = (table["status"] == "finished").sum()
     weights = "the last epoch's weights" if metric.startswith("last_") else "each trial's best-epoch weights"
     lines.append(f"{len(table)} trials, {done} finished. Table: **{metric}** ({describe(metric_name(metric))}, {weights}).")

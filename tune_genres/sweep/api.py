@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataset_builder.errors import BadInput
-
-from ..results.report import best_trial, write_report
+from ..results.report import best_trial
 from .driver import SweepOptions, run_sweep as drive
+from .interrupt import SweepInterrupted
 from .sweep_file import Sweep
 
 
@@ -43,21 +42,21 @@ class Results:
 def run_sweep(sweep: Sweep, *, dataset: str | os.PathLike, storage: str | os.PathLike | None = None,
               name: str | None = None, address: str | None = None, resume: bool = False,
               cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
-              max_concurrent: int | None = None, verbose: int = 0) -> Results:
+              max_concurrent: int | None = None, wait_for_resources: bool = False, verbose: int = 0) -> Results:
     """Run (or with resume=True, finish) `sweep` on the built dataset with Ray Tune, write its report,
-    and return its Results. Bad input raises BadInput (one line) before Ray starts."""
+    and return its Results. Bad input raises BadInput (one line) before Ray starts; Ctrl-C stops the
+    sweep in good order, writes the partial report and raises SweepInterrupted (a KeyboardInterrupt)."""
     options = SweepOptions(
         dataset=Path(dataset), address=address, storage=str(storage) if storage is not None else None, name=name,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
-        resume=resume, verbose=verbose,
+        resume=resume, wait_for_resources=wait_for_resources, verbose=verbose,
     )
-    exp_dir = drive(sweep, options)
-    if "://" in exp_dir:
-        return Results(path=exp_dir, table=None, best=None)
-    try:
-        report = write_report(exp_dir)
-    except OSError as e:
-        raise BadInput(f"{exp_dir}: cannot write the report there ({e.strerror or e}); the experiment is intact: "
-                       f"make room, then run `tune-genres report {exp_dir}`") from None
+    outcome = drive(sweep, options)
+    if outcome.interrupted:
+        raise SweepInterrupted(f"the sweep stopped; its state and a partial report are in {outcome.path}: run the "
+                               "same command with --resume to finish it")
+    if outcome.report is None:
+        return Results(path=outcome.path, table=None, best=None)
+    report = outcome.report
     table = report["table"].reset_index(drop=True)
-    return Results(path=exp_dir, table=table, best=best_trial(table, report["select"]), markdown=report["markdown"])
+    return Results(path=outcome.path, table=table, best=best_trial(table, report["select"]), markdown=report["markdown"])

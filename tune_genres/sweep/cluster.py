@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dataset_builder.errors import BadInput
 
+from .local_ray_reaper import start_reaper
 from .worker_env import trial_env
 
 # How long each node gets to answer the shared-storage probe (a worker process must start there).
@@ -31,8 +32,8 @@ def connect(address: str | None) -> None:
         return
     try:
         # The trial processes' environment goes with the job, so a cluster's nodes need no setup for it.
-        ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=True,
-                 runtime_env={"env_vars": trial_env()})
+        context = ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=True,
+                           runtime_env={"env_vars": trial_env()})
     except ray.exceptions.AuthenticationError as e:  # token mode on here, but no token found
         raise BadInput(f"--address {address}: {e.message}; {TOKEN_HINT}") from None
     except ConnectionError as e:
@@ -40,6 +41,27 @@ def connect(address: str | None) -> None:
         if "InvalidAuthToken" in str(e.__cause__):
             raise BadInput(f"--address {address}: the cluster refused this driver's token (missing or wrong); {TOKEN_HINT}") from None
         raise BadInput(f"--address {address}: no Ray cluster there ({str(e).splitlines()[0]})") from None
+    if address is None:  # a Ray of our own: it goes when this driver goes, even killed by SIGKILL
+        start_reaper(context.address_info["session_dir"])
+
+
+def check_resources(trial: dict[str, float], wait: bool) -> None:
+    """A trial that no node can ever hold would wait forever, Ray warning once a minute: refuse it
+    now, naming what the largest node has. `wait`: the cluster autoscales, so such nodes may come."""
+    import ray
+
+    if wait:
+        return
+    nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
+    if any(n.get("CPU", 0) >= trial["cpu"] and n.get("GPU", 0) >= trial["gpu"] for n in nodes):
+        return
+    largest = max(nodes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)))
+    raise BadInput(
+        f"a trial asks for {trial['cpu']:g} CPUs and {trial['gpu']:g} GPUs (--cpus-per-trial, --gpus-per-trial or the "
+        f"sweep file's [resources]), but no node of this Ray has that: the largest has {largest.get('CPU', 0):g} CPUs "
+        f"and {largest.get('GPU', 0):g} GPUs ({len(nodes)} node(s)); ask for less, or on a cluster that autoscales "
+        "pass --wait-for-resources"
+    )
 
 
 def check_storage(storage: str) -> None:

@@ -1,10 +1,12 @@
 """The driver: a validated sweep file + a built dataset -> a Ray Tune experiment, then its report.
 
-Order of work: check everything (sweep file, dataset, ratios, models and their weights, experiment
-folder, and on --resume that the dataset and sweep are the ones it started with), start or join
-Ray, put each needed ratio's arrays (a frozen body's features, ImageNet weights) into the object
-store once, run the grid or search, score the test split of trials the
-scheduler stopped early, write the report.
+Order of work: check everything (sweep file, dataset, ratios, models and their weights, the
+experiment's name and folder), lock the experiment (one driver each: experiment_lock.py), on
+--resume check that the dataset and sweep are the ones it started with, start or join Ray and
+check that some node can hold a trial, put each needed ratio's arrays (a frozen body's features,
+ImageNet weights) into the object store once, run the grid or search until it ends or Ctrl-C
+stops it (interrupt.py), score the test split of trials the scheduler stopped early, write the
+report (labelled partial after Ctrl-C), release the lock.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +23,10 @@ from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset, open_dataset
 
 from ..results.records import write_experiment
-from .experiment import check_resume, experiment_record
+from ..results.report import write_report
+from .experiment import check_experiment_folder, check_experiment_name, check_resume, experiment_record
+from .experiment_lock import LOCK_FILE, experiment_lock, unlocked_storage_note
+from .interrupt import graceful_interrupt
 from .naming import TrialNamer
 from .search import search_algorithm, searched_space
 from .precision_choice import check_precision, cluster_gpu_types, decide_precision, record_precision
@@ -35,6 +41,8 @@ os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
 # Trials of seconds (heads on cached features) checkpoint faster than Tune snapshots its state,
 # and Tune then warns several times a second for the whole sweep; the snapshots still happen.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Ctrl-C is ours (interrupt.py): it asks Tune for the same graceful stop and remembers it was asked.
+os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
 BASELINES_FILE = "baselines.json"
 SWEEP_COPY = "sweep.toml"
@@ -51,6 +59,7 @@ class SweepOptions:
     gpus_per_trial: float | None = None
     max_concurrent: int | None = None
     resume: bool = False
+    wait_for_resources: bool = False  # a cluster that autoscales: trials may ask more than any node has now
     verbose: int = 1
     callbacks: list = field(default_factory=list)  # more Tune callbacks (benchmarks/sweep_overhead.py)
 
@@ -124,8 +133,18 @@ def write_baselines(dataset: Dataset, exp_dir: str) -> dict:
     return result
 
 
-def run_sweep(sweep: Sweep, options: SweepOptions):
-    """Run (or resume) the sweep; returns the experiment folder."""
+@dataclass
+class SweepOutcome:
+    """What a sweep left: its folder (or URI), its report (None on object storage, which the
+    driver does not read back), and whether Ctrl-C or SIGTERM stopped it before the end."""
+
+    path: str
+    report: dict | None
+    interrupted: bool
+
+
+def run_sweep(sweep: Sweep, options: SweepOptions) -> SweepOutcome:
+    """Run (or resume) the sweep and write its report, holding the experiment's lock throughout."""
     dataset = open_dataset(options.dataset)
     check_dataset(sweep, dataset)
     check_models(sweep, dataset)
@@ -137,43 +156,86 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
         raise BadInput(f"--max-concurrent {max_concurrent}: expected 0 (no limit) or more")
     storage = options.storage or str(Path(DEFAULT_STORAGE).resolve())
     name = options.name or sweep.name
+    check_experiment_name(name, "--name" if options.name else f"{sweep.path}: name =")
     exp_dir = experiment_path(storage, name)
+    local = "://" not in exp_dir
+    if local:
+        check_experiment_folder(Path(exp_dir))
+        if options.resume and not Path(exp_dir).is_dir():
+            raise BadInput(f"--resume: {exp_dir} holds no experiment to resume")
 
+    from .cluster import check_storage
+
+    check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
+    record = experiment_record(sweep, dataset, trial_resources, max_concurrent)
+    with claimed(exp_dir, local):
+        resume = resume_or_start(exp_dir, storage, local, record, options)
+        interrupted = train(sweep, options, dataset, storage, name, exp_dir, record, resume, trial_resources,
+                            max_concurrent)
+        report = finish(exp_dir, dataset, interrupted) if local else None
+    return SweepOutcome(exp_dir, report, interrupted)
+
+
+@contextmanager
+def claimed(exp_dir: str, local: bool):
+    """The experiment folder, created if new and locked for this driver; a new folder that a
+    failed check leaves holding nothing but the lock is removed again."""
+    if not local:
+        print(unlocked_storage_note(exp_dir), file=sys.stderr)
+        yield
+        return
+    folder = Path(exp_dir)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with experiment_lock(folder, notify=lambda line: print(line, file=sys.stderr)):
+            yield
+    except BaseException:
+        if created and [p.name for p in folder.iterdir()] in ([], [LOCK_FILE]):
+            (folder / LOCK_FILE).unlink(missing_ok=True)
+            folder.rmdir()
+        raise
+
+
+def resume_or_start(exp_dir: str, storage: str, local: bool, record: dict, options: SweepOptions) -> bool:
+    """Whether Tune restores the experiment's saved state (checked under the lock, so that no
+    other driver changes it meanwhile); refuses a start over an experiment, or a resume of none."""
     from ray import tune
 
-    from .cluster import check_shared_storage, check_storage, connect
-    from .status_callback import TrialStatusCallback
-    from .stopped_trials import score_stopped_trials
     from .storage import storage_filesystem_for
-    from .tensorboard import TensorBoardCallback
-    from .trainable import train_trial
 
-    local = "://" not in exp_dir
-    filesystem = storage_filesystem_for(storage)
-    record = experiment_record(sweep, dataset, trial_resources, max_concurrent)
-    resume = options.resume
-    saved_state = tune.Tuner.can_restore(exp_dir, storage_filesystem=filesystem)
-    if resume and not saved_state:
+    saved_state = tune.Tuner.can_restore(exp_dir, storage_filesystem=storage_filesystem_for(storage))
+    if options.resume and not saved_state:
         if not (local and (Path(exp_dir) / SWEEP_COPY).is_file()):
             raise BadInput(f"--resume: {exp_dir} holds no experiment to resume")
         # The driver died before Tune saved its first state: nothing ran that a new start would lose.
         print(f"--resume: {exp_dir} holds no saved Tune state yet (its driver stopped before any); starting the sweep afresh")
-        resume = False
-    elif resume and local:
+        return False
+    if options.resume and local:
         flags = {"--cpus-per-trial": ("resources.cpu", options.cpus_per_trial),
                  "--gpus-per-trial": ("resources.gpu", options.gpus_per_trial),
                  "--max-concurrent": ("max_concurrent", options.max_concurrent)}
         for note in check_resume(Path(exp_dir), record, flags):
             print(f"note: {note}")
-    elif not resume and saved_state:
+    elif not options.resume and saved_state:
         raise BadInput(f"{exp_dir}: already holds an experiment; pass --resume to finish it or --name for a new one")
     # A folder without Tune state (a driver killed before Tune saved any) is taken over by a new run.
+    return options.resume
 
-    check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
+
+def train(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: str, name: str, exp_dir: str,
+          record: dict, resume: bool, trial_resources: dict, max_concurrent: int) -> bool:
+    """Join Ray, record the experiment, run Tune until every trial ends or a stop is asked for;
+    returns whether one was (Ctrl-C, SIGTERM)."""
+    from ray import tune
+
+    from .cluster import check_resources, check_shared_storage, connect
+
+    local = "://" not in exp_dir
     connect(options.address)
+    check_resources(trial_resources, options.wait_for_resources)
     check_shared_storage(storage)
     if local:
-        Path(exp_dir).mkdir(parents=True, exist_ok=True)
         (Path(exp_dir) / SWEEP_COPY).write_text(sweep.text or sweep.path.read_text())
         if not resume:
             write_experiment(Path(exp_dir), record)
@@ -185,7 +247,28 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
             record_precision(exp_dir, decision)
         print(f"tune-genres: every trial trains in {decision.precision} ({decision.why})", file=sys.stderr)
         precision = decision.precision
+    tuner = make_tuner(sweep, options, dataset, storage, name, exp_dir, resume, trial_resources, max_concurrent,
+                       precision)
+    with graceful_interrupt() as stop_asked:
+        try:
+            tuner.fit()
+        except tune.TuneError as e:
+            raise storage_failure(e, storage) or e
+    return stop_asked.is_set()
 
+
+def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: str, name: str, exp_dir: str,
+               resume: bool, trial_resources: dict, max_concurrent: int, precision: str | None):
+    """A new Tuner for the sweep, or the experiment's restored one (numbering new trials on)."""
+    from ray import tune
+
+    from .status_callback import TrialStatusCallback
+    from .storage import storage_filesystem_for
+    from .tensorboard import TensorBoardCallback
+    from .trainable import train_trial
+
+    local = "://" not in exp_dir
+    filesystem = storage_filesystem_for(storage)
     # Each ratio's arrays (and features, weights) go into the object store once; trials fetch what they train on.
     inputs = put_trial_inputs(sweep, dataset)
     trainable = tune.with_resources(tune.with_parameters(train_trial, inputs=inputs), trial_resources)
@@ -214,34 +297,40 @@ def run_sweep(sweep: Sweep, options: SweepOptions):
             # The namer pickled at the start would number new trials from 0 again: go on from the last.
             tuner._local_tuner._tune_config.trial_name_creator = namer
             tuner._local_tuner._tune_config.trial_dirname_creator = namer
-    else:
-        search_alg = search_algorithm(sweep, max_concurrent)
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space(sweep, precision),
-            tune_config=tune.TuneConfig(
-                scheduler=scheduler(sweep),
-                search_alg=search_alg,
-                num_samples=sweep.search["num_samples"],
-                # the searcher limits itself (ConcurrencyLimiter, BasicVariantGenerator's max_concurrent)
-                max_concurrent_trials=(max_concurrent or None) if search_alg is None else None,
-                # A trial reuses a finished one's worker process: no new process, no second import of
-                # torch (benchmarks/README.md: a demo trial's start-up 4.1 s -> 1.8 s, Ray's share of
-                # the demo sweep 20% -> 4-10%). With `compile = true` too: the trainable drops the
-                # compiled code when a trial ends (precision.forget_compiled; benchmarks/README.md).
-                reuse_actors=True,
-                trial_name_creator=namer,
-                trial_dirname_creator=namer,
-            ),
-            run_config=run_config,
-        )
-    try:
-        tuner.fit()
-    except tune.TuneError as e:
-        raise storage_failure(e, storage) or e
-    if local:
+        return tuner
+    search_alg = search_algorithm(sweep, max_concurrent)
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(sweep, precision),
+        tune_config=tune.TuneConfig(
+            scheduler=scheduler(sweep),
+            search_alg=search_alg,
+            num_samples=sweep.search["num_samples"],
+            # the searcher limits itself (ConcurrencyLimiter, BasicVariantGenerator's max_concurrent)
+            max_concurrent_trials=(max_concurrent or None) if search_alg is None else None,
+            # A trial reuses a finished one's worker process: no new process, no second import of
+            # torch (benchmarks/README.md: a demo trial's start-up 4.1 s -> 1.8 s, Ray's share of
+            # the demo sweep 20% -> 4-10%). With `compile = true` too: the trainable drops the
+            # compiled code when a trial ends (precision.forget_compiled; benchmarks/README.md).
+            reuse_actors=True,
+            trial_name_creator=namer,
+            trial_dirname_creator=namer,
+        ),
+        run_config=run_config,
+    )
+
+
+def finish(exp_dir: str, dataset: Dataset, interrupted: bool) -> dict:
+    """Score the trials ASHA stopped (not those an interruption stopped: they resume), then the report."""
+    from .stopped_trials import score_stopped_trials  # torch: imported once a sweep has run
+
+    if not interrupted:
         score_stopped_trials(Path(exp_dir), dataset)
-    return exp_dir
+    try:
+        return write_report(exp_dir, partial=interrupted)
+    except OSError as e:
+        raise BadInput(f"{exp_dir}: cannot write the report there ({e.strerror or e}); the experiment is intact: "
+                       f"make room, then run `tune-genres report {exp_dir}`") from None
 
 
 def next_trial_index(exp_dir: str) -> int:

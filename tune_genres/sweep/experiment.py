@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dataset_builder.errors import BadInput
-from dataset_builder.store import Dataset
+from dataset_builder.store import MANIFEST, Dataset, is_dataset
 
 from ..results.records import read_experiment
 from .sweep_file import Sweep
@@ -64,3 +64,32 @@ def _lookup(record: dict, key: str):
     for part in key.split("."):
         record = record[part]
     return record
+
+
+# Files that only an experiment of ours holds: its records, the sweep's copy, Tune's state, the lock.
+EXPERIMENT_MARKERS = ("experiment.json", "sweep.toml", "tuner.pkl", "experiment_state-*.json", ".driver.lock")
+
+
+def check_experiment_name(name: str, where: str) -> None:
+    """An experiment's name is one folder inside --storage: it can never point elsewhere."""
+    if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name or "\0" in name:
+        raise BadInput(f"{where} {name!r}: an experiment name is one folder name inside --storage (no '/', no "
+                       "leading '.', not absolute), such as paper-2")
+
+
+def check_experiment_folder(exp_dir: Path) -> None:
+    """A sweep writes only into a new or empty folder, or one of its own experiments: never over a
+    user's files, a dataset, or anything else that happens to share the name."""
+    if exp_dir.exists() and not exp_dir.is_dir():
+        raise BadInput(f"{exp_dir}: exists and is not a folder; choose another --name or --storage")
+    if not exp_dir.is_dir() or not any(exp_dir.iterdir()):
+        return
+    if any(any(exp_dir.glob(marker)) for marker in EXPERIMENT_MARKERS):
+        return
+    if is_dataset(exp_dir):
+        what = f"a built dataset ({MANIFEST})"
+    else:
+        entries = sorted(p.name for p in exp_dir.iterdir())
+        what = "files that are not a tune-genres experiment (" + ", ".join(entries[:3]) + (
+            f" and {len(entries) - 3} more" if len(entries) > 3 else "") + ")"
+    raise BadInput(f"{exp_dir}: holds {what}; a sweep never writes there: choose another --name or --storage")
