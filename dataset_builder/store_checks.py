@@ -58,7 +58,7 @@ def check_ids(path: Path, ids: np.ndarray) -> None:
     unique, counts = np.unique(ids, return_counts=True)
     if len(unique) < len(ids):
         twice = np.flatnonzero(counts > 1)
-        example = unique[twice[0]]
+        example = str(unique[twice[0]])
         rows = np.flatnonzero(ids == example)[:EXAMPLES].tolist()
         raise BadInput(
             f"{path}: {len(twice)} ids appear more than once (e.g. {example!r} at rows {_listed(rows)}); "
