@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from . import store_checks
-from .store_checks import REBUILD
 from .atomic import write_json_atomic
 from .errors import BadInput
+from .store_checks import REBUILD
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
