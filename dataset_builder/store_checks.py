@@ -35,8 +35,8 @@ def check_genres(manifest_path: Path, genres) -> None:
 def check_labels(path: Path, labels: np.ndarray, genres: list[str], ids: np.ndarray) -> None:
     """Multi-hot: every value 0 or 1, and every row with at least one genre (build keeps no
     title that has none of the chosen genres)."""
-    rows, cols = np.nonzero(labels > 1)
-    if len(rows):
+    if labels.max(initial=0) > 1:  # the cheap test first; the example only for a message
+        rows, cols = np.nonzero(labels > 1)
         row, col = rows[0], cols[0]
         raise BadInput(
             f"{path}: {len(rows)} values other than 0 or 1 (e.g. {labels[row, col]} at row {row}, "
@@ -55,8 +55,9 @@ def check_ids(path: Path, ids: np.ndarray) -> None:
     empty = np.flatnonzero(ids == "")
     if len(empty):
         raise BadInput(f"{path}: {len(empty)} empty ids (e.g. row {empty[0]}); every row is a title with its id ({REBUILD})")
-    unique, counts = np.unique(ids, return_counts=True)
-    if len(unique) < len(ids):
+    ordered = np.sort(ids)  # a repeated id sits beside itself once sorted
+    if (ordered[1:] == ordered[:-1]).any():
+        unique, counts = np.unique(ids, return_counts=True)
         twice = np.flatnonzero(counts > 1)
         example = str(unique[twice[0]])
         rows = np.flatnonzero(ids == example)[:EXAMPLES].tolist()
