@@ -17,10 +17,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from .destination import FolderKind, replace_dir, temp_sibling
 from .errors import BadInput
 from .genres import by_frequency, genre_counts, multi_hot
 from .images import BASE_SIZE
-from .raw import OK, RawCollection, prepare_destination, replace_dir, temp_sibling
+from .raw import OK, RawCollection
 
 REPORT = "report.md"
 CHARTS = {
@@ -29,6 +30,7 @@ CHARTS = {
     "cooccurrence": "cooccurrence.png",
     "sizes": "poster_sizes.png",
 }
+EDA_REPORT = FolderKind("an EDA report", (REPORT,), (REPORT, *CHARTS.values()))
 # Most common poster sizes listed in the report (the chart shows them all).
 TOP_SIZES = 10
 TOP_PAIRS = 10
@@ -81,14 +83,16 @@ def analyse(collection: RawCollection) -> Eda:
     )
 
 
-def write_report(eda: Eda, out: Path, overwrite: bool = False) -> Path:
-    """report.md and the charts into `out`, atomically; returns the report's path."""
-    prepare_destination(out, overwrite, REPORT)
+def write_report(eda: Eda, out: Path, replacing: bool = False) -> Path:
+    """report.md and the charts into `out`, atomically; returns the report's path.
+
+    `replacing`: destination.prepare_destination found an old report there to replace.
+    """
     tmp = temp_sibling(out, "eda")
     try:
         draw_charts(eda, tmp)
         (tmp / REPORT).write_text(markdown(eda), encoding="utf-8")
-        replace_dir(tmp, out)
+        replace_dir(tmp, out, replacing)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

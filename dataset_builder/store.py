@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_json_atomic
+from .destination import FolderKind
 from .errors import BadInput
 
 FORMAT_VERSION = 1
@@ -34,6 +35,11 @@ MANIFEST = "manifest.json"
 LABELS = "labels.npy"
 IDS = "ids.npy"
 SPLITS = ("train", "val", "test")
+# tune-genres keeps the features of frozen pretrained bodies here, inside the dataset (sweep/feature_cache.py).
+FEATURE_CACHE = "features"
+DATASET = FolderKind(
+    "a built dataset", (MANIFEST,), (MANIFEST, LABELS, IDS, "images_r*.npy", "split_*.npy", FEATURE_CACHE)
+)
 
 
 def images_file(ratio: int) -> str:
