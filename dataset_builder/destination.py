@@ -104,7 +104,8 @@ def check_destination(dest: Path, overwrite: bool, inputs: Inputs | None = None)
         held = f"{contents.kind.what} and " if contents.kind else ""
         raise BadInput(
             f"{dest}: holds {held}{count_names(dest, contents.foreign)} not written by dataset-builder "
-            f"({list_names(dest, contents.foreign)}); --overwrite replaces only what dataset-builder wrote: choose another folder, or empty this one yourself"
+            f"({list_names(dest, contents.foreign)}); --overwrite replaces only what dataset-builder wrote: "
+            f"choose another folder, or empty this one yourself"
         )
     if not overwrite:
         raise BadInput(f"{dest}: already holds {contents.kind.what}; pass --overwrite to replace it")

@@ -7,6 +7,10 @@ posters.csv and failures.csv are rewritten atomically every few seconds and at t
 Ctrl-C): not-yet-fetched titles carry the status "pending". A rerun into the same folder keeps
 every image already there and fetches only what is missing, pending, or failed for a reason
 worth retrying (timeout, reset, 429, 5xx): a 404 or a broken image is not asked for twice.
+
+With --overwrite of an existing collection, the download goes into a sibling, .RAW.replacing,
+which a rerun of the same command resumes, and replaces RAW only once complete (no poster left
+worth retrying): until then the old collection stays whole.
 """
 
 from __future__ import annotations
@@ -121,14 +125,12 @@ def check_folder(raw_dir: Path, overwrite: bool = False, inputs: Inputs | None =
     return DownloadFolder(raw_dir, staging_folder(raw_dir) if replacing else raw_dir)
 
 
-def prepare_folder(target: DownloadFolder) -> bool:
-    """Make the download folder ready (what killed runs left is removed); True when resuming there."""
+def prepare_folder(target: DownloadFolder) -> None:
+    """Make the download folder ready, removing what killed runs left beside RAW and in the folder."""
     remove_leftovers(target.raw_dir)
-    resuming = (target.folder / POSTERS_CSV).is_file() or (target.folder / IMAGES_DIR).is_dir()
     (target.folder / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
     for leftover in target.folder.glob(TEMPORARY_GLOB):
         leftover.unlink()  # a table being rewritten when a run was killed (atomic.write_csv_atomic)
-    return resuming
 
 
 @dataclass

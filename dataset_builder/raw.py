@@ -90,7 +90,7 @@ def split_genres(cell: str) -> list[str]:
 
 
 def read_raw(root: str | os.PathLike) -> RawCollection:
-    """Read a raw collection; a missing or malformed posters.csv is a BadInput naming it."""
+    """Read a raw collection; a missing or malformed posters.csv, or one repeating an id, is a BadInput naming it."""
     root = Path(root)
     posters_csv = root / POSTERS_CSV
     if not posters_csv.is_file():
@@ -103,12 +103,13 @@ def read_raw(root: str | os.PathLike) -> RawCollection:
         if missing:
             raise BadInput(f"{posters_csv}: missing column(s) {', '.join(missing)}")
         for row in reader:
-            if row["id"] in first_line:
-                raise BadInput(f"{posters_csv} line {reader.line_num}: duplicate id {row['id']} (first at line {first_line[row['id']]})")
-            first_line[row["id"]] = reader.line_num
+            pid = row["id"]
+            if pid in first_line:
+                raise BadInput(f"{posters_csv} line {reader.line_num}: duplicate id {pid} (first at line {first_line[pid]})")
+            first_line[pid] = reader.line_num
             posters.append(
                 Poster(
-                    id=row["id"],
+                    id=pid,
                     title=row["title"],
                     year=row["year"],
                     genres=split_genres(row["genres"]),
@@ -139,7 +140,9 @@ class RawCollectionWriter:
     """Builds a raw collection in a temporary folder; `commit()` moves it into place.
 
     Use as a context manager: leaving the block by an exception removes the temporary folder,
-    so an interrupted import leaves nothing behind.
+    so an interrupted import leaves nothing behind. `dest` is checked first
+    (destination.prepare_destination): `overwrite` lets it replace a folder dataset-builder
+    wrote, never other files nor a folder holding `inputs`.
     """
 
     def __init__(self, dest: str | os.PathLike, overwrite: bool = False, inputs: Inputs | None = None):
