@@ -4,8 +4,9 @@ Every command that writes a folder (synthetic, import, imdb, build, eda) checks 
 work with `prepare_destination`:
 
 - missing or empty: written;
-- a folder dataset-builder wrote (a built dataset, a raw collection, an EDA report) and nothing
-  else: replaced with --overwrite, refused without;
+- a folder dataset-builder wrote (a built dataset, a raw collection, an EDA report: known by a
+  manifest.json, posters.csv or report.md it wrote) and nothing else: replaced with
+  --overwrite, refused without;
 - anything else: refused, --overwrite or not. --overwrite replaces only what dataset-builder
   wrote; it never deletes a file of someone else's, nor a folder holding the command's own
   inputs (the RAW of build, the --csv and --images of import, ...).
@@ -25,7 +26,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class FolderKind:
     """A folder dataset-builder writes: how to recognise one, and every name it may hold."""
 
     what: str  # how messages name it: "a built dataset"
-    markers: tuple[str, ...]  # a folder holding any of these is of this kind
+    holds_marker: Callable[[Path], bool]  # whether a folder holds this kind's marker file, written by dataset-builder
     entries: tuple[str, ...]  # glob patterns of the names such a folder holds
 
     def foreign(self, names: Iterable[str]) -> list[str]:
@@ -75,7 +76,7 @@ def contents_of(folder: Path) -> Contents | None:
     names = sorted(os.listdir(folder)) if folder.is_dir() else []
     if not names:
         return None
-    matches = [(kind.foreign(names), kind) for kind in known_kinds() if any((folder / m).exists() for m in kind.markers)]
+    matches = [(kind.foreign(names), kind) for kind in known_kinds() if kind.holds_marker(folder)]
     if not matches:
         return Contents(None, names)
     foreign, kind = min(matches, key=lambda match: len(match[0]))
@@ -177,7 +178,7 @@ def replace_dir(tmp: Path, dest: Path, replacing: bool) -> None:
             raise BadInput(f"{dest}: another run finished writing it first; its result stands") from None
         raise
     if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
+        remove_tree(aside)
 
 
 def move_aside(dest: Path) -> Path | None:
@@ -195,7 +196,7 @@ def put_back(aside: Path, dest: Path) -> None:
     try:
         os.replace(aside, dest)
     except OSError:
-        shutil.rmtree(aside, ignore_errors=True)
+        remove_tree(aside)
 
 
 def remove_leftovers(dest: Path) -> None:
@@ -211,7 +212,7 @@ def remove_leftovers(dest: Path) -> None:
         pid = writer_pid(entry.name, dest.name)
         if pid is not None and not pid_alive(pid):
             size = size_of(entry)
-            shutil.rmtree(entry, ignore_errors=True)
+            remove_tree(entry)
             removed.append(f"{entry.name} ({size / 2**20:.1f} MiB)")
     if removed:
         print(f"dataset-builder: removed {', '.join(removed)} beside {dest.name}: left by a run that was killed",
@@ -237,6 +238,14 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # another user's process
     return True
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder and everything in it; a link (dest was one) goes alone, never what it points to."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def size_of(path: Path) -> int:

@@ -30,7 +30,7 @@ CHARTS = {
     "cooccurrence": "cooccurrence.png",
     "sizes": "poster_sizes.png",
 }
-EDA_REPORT = FolderKind("an EDA report", (REPORT,), (REPORT, *CHARTS.values()))
+TITLE = "# EDA of "  # report.md's first line: how a report this module wrote is told from any report.md
 # Most common poster sizes listed in the report (the chart shows them all).
 TOP_SIZES = 10
 TOP_PAIRS = 10
@@ -83,6 +83,17 @@ def analyse(collection: RawCollection) -> Eda:
     )
 
 
+def is_report(folder: Path) -> bool:
+    try:
+        with open(folder / REPORT, encoding="utf-8") as f:
+            return f.readline().startswith(TITLE)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+EDA_REPORT = FolderKind("an EDA report", is_report, (REPORT, *CHARTS.values()))
+
+
 def write_report(eda: Eda, out: Path, replacing: bool = False) -> Path:
     """report.md and the charts into `out`, atomically; returns the report's path.
 
@@ -103,7 +114,7 @@ def markdown(eda: Eda) -> str:
     n = eda.analysed
     failed = ", ".join(f"{k} {r}" for r, k in eda.failures.most_common()) or "none"
     lines = [
-        f"# EDA of {eda.source}",
+        f"{TITLE}{eda.source}",
         "",
         f"{eda.titles} titles in posters.csv; {n} with a usable poster, analysed below; "
         f"failed titles by reason: {failed}.",

@@ -32,7 +32,6 @@ POSTER_COLUMNS = ["id", "title", "year", "genres", "url", "file", "status"]
 FAILURE_COLUMNS = ["id", "reason", "detail"]
 OK = "ok"
 URL_CACHE = "poster-urls.jsonl"  # `imdb`'s cache of poster-API answers, kept in the collection by default
-RAW_COLLECTION = FolderKind("a raw collection", (POSTERS_CSV, IMAGES_DIR), (POSTERS_CSV, FAILURES_CSV, IMAGES_DIR, URL_CACHE))
 
 
 @dataclass
@@ -87,6 +86,19 @@ class RawCollection:
 
 def split_genres(cell: str) -> list[str]:
     return [g for g in (part.strip() for part in cell.split("|")) if g]
+
+
+def is_collection(folder: Path) -> bool:
+    """Whether `folder` holds a posters.csv with this format's header: not just any posters.csv."""
+    try:
+        with open(folder / POSTERS_CSV, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return header == POSTER_COLUMNS
+
+
+RAW_COLLECTION = FolderKind("a raw collection", is_collection, (POSTERS_CSV, FAILURES_CSV, IMAGES_DIR, URL_CACHE))
 
 
 def read_raw(root: str | os.PathLike) -> RawCollection:

@@ -37,9 +37,6 @@ IDS = "ids.npy"
 SPLITS = ("train", "val", "test")
 # tune-genres keeps the features of frozen pretrained bodies here, inside the dataset (sweep/feature_cache.py).
 FEATURE_CACHE = "features"
-DATASET = FolderKind(
-    "a built dataset", (MANIFEST,), (MANIFEST, LABELS, IDS, "images_r*.npy", "split_*.npy", FEATURE_CACHE)
-)
 
 
 def images_file(ratio: int) -> str:
@@ -69,7 +66,15 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def is_dataset(folder: Path) -> bool:
-    return (folder / MANIFEST).is_file()
+    """Whether `folder` holds a manifest this module wrote (of any format version): not just any manifest.json."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "format_version" in manifest
+
+
+DATASET = FolderKind("a built dataset", is_dataset, (MANIFEST, LABELS, IDS, "images_r*.npy", "split_*.npy", FEATURE_CACHE))
 
 
 @dataclass

@@ -110,6 +110,19 @@ def test_overwrite_never_deletes_a_users_file(command, tmp_path, web, capsys):
     assert web.count() == 0
 
 
+@pytest.mark.parametrize("name, text", [
+    ("manifest.json", '{"name": "my web app", "version": "1.0"}'),
+    ("posters.csv", "title,rating\nThe Wire,10\n"),
+    ("report.md", "# Quarterly report\n"),
+])
+def test_a_users_file_named_like_ours_is_not_taken_for_ours(name, text, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / name).write_text(text)
+    code, _, err = run(capsys, "synthetic", tmp_path / "mine", "--count", 3, "--overwrite")
+    assert code == 2 and f"mine: holds 1 file not written by dataset-builder ({name})" in err
+    assert (tmp_path / "mine" / name).read_text() == text and [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
 def test_a_dataset_holding_a_users_file_is_not_replaced(tmp_path, capsys):
     coloured_raw(tmp_path / "raw", 20, genres_of)
     args = ["build", tmp_path / "raw", tmp_path / "ds", "--genres", "Drama,Comedy", "--ratios", "30", "--workers", 1]
