@@ -329,17 +329,17 @@ def download_collection(
         seen.add(p.id)
     target = raw_dir if isinstance(raw_dir, DownloadFolder) else check_folder(Path(raw_dir), overwrite, inputs)
     prepare_folder(target)
-    raw_dir = target.folder
-    todo, kept, repeated, carried = _plan(posters, raw_dir, {f.id: f for f in known_failures})
-    report = DownloadReport(RawCollection(raw_dir, posters), kept=kept, known_failures=repeated)
+    folder = target.folder  # RAW, or the staging folder that will replace it
+    todo, kept, repeated, carried = _plan(posters, folder, {f.id: f for f in known_failures})
+    report = DownloadReport(RawCollection(folder, posters), kept=kept, known_failures=repeated)
     failures: dict[str, Failure] = carried
     stop = threading.Event()
-    downloader = Downloader(raw_dir / IMAGES_DIR, o, stop)
+    downloader = Downloader(folder / IMAGES_DIR, o, stop)
 
     def save() -> None:
         ordered = [failures[p.id] for p in posters if p.id in failures] + list(skipped)
-        write_tables(raw_dir, posters, ordered)
-        report.collection = RawCollection(raw_dir, posters, ordered)
+        write_tables(folder, posters, ordered)
+        report.collection = RawCollection(folder, posters, ordered)
 
     save()
     started = time.monotonic()
@@ -375,7 +375,7 @@ def download_collection(
         bar.close()
         save()
         done_now = sum(1 for p in posters if p.status == OK)
-        print(f"download stopped: {done_now} usable posters saved in {raw_dir}; rerun the same command to fetch the rest")
+        print(f"download stopped: {done_now} usable posters saved in {folder}; rerun the same command to fetch the rest")
         raise
     pool.shutdown(wait=True)
     bar.close()

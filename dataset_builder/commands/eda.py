@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("raw", type=Path, metavar="RAW", help="raw collection folder to analyse")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write report.md and the charts into")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it already holds a report (or other folder dataset-builder wrote)")
+    p.add_argument("--overwrite", action="store_true", help="replace DIR when it holds what dataset-builder wrote "
+                   "(never other files, nor RAW)")
     p.set_defaults(func=run)
 
 
