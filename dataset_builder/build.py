@@ -22,7 +22,8 @@ from . import store
 from .errors import BadInput, PosterError
 from .genres import multi_hot, select_genres
 from .images import STUDY_RATIOS, open_poster, resize_all, size_for_ratio
-from .raw import prepare_destination, read_raw, replace_dir, temp_sibling
+from .destination import prepare_destination, replace_dir, temp_sibling
+from .raw import read_raw
 from .split import iterative_stratification
 from .workers import process_pool
 
@@ -78,7 +79,7 @@ def build(
     workers: int | None = None,
 ) -> BuildResult:
     collection = read_raw(raw_dir)
-    prepare_destination(out, overwrite, store.MANIFEST)
+    replacing = prepare_destination(out, overwrite, {"RAW": raw_dir})
     usable = collection.usable
     if not usable:
         raise BadInput(f"{raw_dir}: no usable posters to build from")
@@ -102,7 +103,7 @@ def build(
             tmp,
             _manifest(raw_dir, collection, genres_spec, genres, ratios, seed, fractions, labels, splits, source_sizes[ok]),
         )
-        replace_dir(tmp, out)
+        replace_dir(tmp, out, replacing)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

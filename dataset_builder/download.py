@@ -7,13 +7,16 @@ posters.csv and failures.csv are rewritten atomically every few seconds and at t
 Ctrl-C): not-yet-fetched titles carry the status "pending". A rerun into the same folder keeps
 every image already there and fetches only what is missing, pending, or failed for a reason
 worth retrying (timeout, reset, 429, 5xx): a 404 or a broken image is not asked for twice.
+
+With --overwrite of an existing collection, the download goes into a sibling, .RAW.replacing,
+which a rerun of the same command resumes, and replaces RAW only once complete (no poster left
+worth retrying): until then the old collection stays whole.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import threading
 import time
 from collections import Counter
@@ -27,10 +30,11 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
 from .atomic import TEMPORARY_GLOB
+from .destination import Inputs, check_destination, holds_only, remove_leftovers, replace_dir
 from .errors import BadInput, PosterError
 from .images import open_poster
 from .net import Cancelled, NetFailure, exception_failure, finished_batches, is_retryable, status_failure, with_retries
-from .raw import IMAGES_DIR, OK, POSTERS_CSV, Failure, Poster, RawCollection, read_raw, summary, write_tables
+from .raw import IMAGES_DIR, OK, POSTERS_CSV, RAW_COLLECTION, Failure, Poster, RawCollection, read_raw, summary, write_tables
 
 PENDING = "pending"  # status of a title not fetched yet (seen in checkpoints of a stopped run)
 TEMP_MARK = ".part-"  # temporary image files: ".<id>.part-<pid>-<thread>"
@@ -87,29 +91,46 @@ def download_options(args: argparse.Namespace) -> DownloadOptions:
     )
 
 
-def check_folder(raw_dir: Path, overwrite: bool = False) -> bool:
-    """Whether `raw_dir` can be downloaded into: True when it holds an earlier run to resume.
+# A download with --overwrite into an existing collection goes into this sibling, .RAW.replacing: a
+# rerun of the same command resumes it, and it replaces RAW once complete.
+STAGING = "replacing"
 
-    A folder that holds something other than a raw collection is refused unless `overwrite`.
+
+@dataclass(frozen=True)
+class DownloadFolder:
+    """Where a download goes: `raw_dir` itself, or the staging sibling that will replace it."""
+
+    raw_dir: Path  # the collection named on the command line
+    folder: Path  # where this run downloads
+
+    @property
+    def staged(self) -> bool:
+        return self.folder != self.raw_dir
+
+
+def staging_folder(raw_dir: Path) -> Path:
+    return raw_dir.absolute().with_name(f".{raw_dir.absolute().name}.{STAGING}")
+
+
+def check_folder(raw_dir: Path, overwrite: bool = False, inputs: Inputs | None = None) -> DownloadFolder:
+    """Where to download `raw_dir`; a folder that may not be written is refused before any work.
+
+    Without `overwrite`, RAW itself: new, or an earlier run's collection to resume in place.
+    With `overwrite` of an existing collection, its staging sibling: the old collection stays
+    whole until the new one is complete (see `download_collection`).
     """
-    if raw_dir.exists() and not raw_dir.is_dir():
-        raise BadInput(f"{raw_dir}: exists and is not a folder")
-    if not raw_dir.is_dir() or not any(raw_dir.iterdir()) or overwrite:
-        return False
-    if not ((raw_dir / POSTERS_CSV).is_file() or (raw_dir / IMAGES_DIR).is_dir()):
-        raise BadInput(f"{raw_dir}: holds other files, not a raw collection; pass --overwrite to empty it")
-    return True
+    if not overwrite and holds_only(raw_dir, RAW_COLLECTION):
+        return DownloadFolder(raw_dir, raw_dir)  # resumed: nothing there is deleted
+    replacing = check_destination(raw_dir, overwrite, inputs) is not None
+    return DownloadFolder(raw_dir, staging_folder(raw_dir) if replacing else raw_dir)
 
 
-def prepare_folder(raw_dir: Path, overwrite: bool = False) -> bool:
-    """Make `raw_dir` ready to download into (emptied first if `overwrite`); True when resuming."""
-    resuming = check_folder(raw_dir, overwrite)
-    if overwrite and raw_dir.is_dir():
-        shutil.rmtree(raw_dir)
-    (raw_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-    for leftover in raw_dir.glob(TEMPORARY_GLOB):
+def prepare_folder(target: DownloadFolder) -> None:
+    """Make the download folder ready, removing what killed runs left beside RAW and in the folder."""
+    remove_leftovers(target.raw_dir)
+    (target.folder / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+    for leftover in target.folder.glob(TEMPORARY_GLOB):
         leftover.unlink()  # a table being rewritten when a run was killed (atomic.write_csv_atomic)
-    return resuming
 
 
 @dataclass
@@ -122,8 +143,18 @@ class DownloadReport:
     bytes: int = 0
     seconds: float = 0.0
     hosts: int = 0
+    replacing_later: Path | None = None  # --overwrite: RAW, kept whole because the new collection is not complete
 
     def summary(self) -> str:
+        return self._downloads() + self._replacement()
+
+    def _replacement(self) -> str:
+        if self.replacing_later is None:
+            return ""
+        return (f" {self.replacing_later} still holds its old collection: the new one replaces it once no poster "
+                f"is left worth retrying; rerun the same command to go on.")
+
+    def _downloads(self) -> str:
         tried = self.fetched + sum(self.failed.values())
         earlier = (f"{self.kept} posters were already there from an earlier run and {self.known_failures} "
                    f"earlier failures were not asked again")
@@ -275,37 +306,40 @@ def _plan(posters: list[Poster], raw_dir: Path, known: dict[str, Failure]) -> tu
 
 def download_collection(
     posters: list[Poster],
-    raw_dir: str | os.PathLike,
+    raw_dir: str | os.PathLike | DownloadFolder,
     options: DownloadOptions | None = None,
     known_failures: list[Failure] | tuple[Failure, ...] = (),
     overwrite: bool = False,
     skipped: list[Failure] | tuple[Failure, ...] = (),
+    inputs: Inputs | None = None,
 ) -> DownloadReport:
     """Download every poster's `url` into the raw collection at `raw_dir` (resuming an earlier run).
 
     `posters` need an id, genres and a url; one whose status is already a failure reason (its
     URL could not be found) is written as is, with its record from `known_failures`. `skipped`:
-    rows of the source table left out before download (duplicates), recorded in failures.csv. Returns the
-    report; its `summary()` is the paragraph to print. Ctrl-C saves the tables, then re-raises.
+    rows of the source table left out before download (duplicates), recorded in failures.csv.
+    `overwrite` and `inputs` go to `check_folder`, unless `raw_dir` is what it returned already.
+    Returns the report; its `summary()` is the paragraph to print. Ctrl-C saves the tables, then re-raises.
     """
     o = options or DownloadOptions()
-    raw_dir = Path(raw_dir)
     seen: set[str] = set()
     for p in posters:
         if p.id in seen:
             raise BadInput(f"duplicate id {p.id} in the posters to download")
         seen.add(p.id)
-    prepare_folder(raw_dir, overwrite)
-    todo, kept, repeated, carried = _plan(posters, raw_dir, {f.id: f for f in known_failures})
-    report = DownloadReport(RawCollection(raw_dir, posters), kept=kept, known_failures=repeated)
+    target = raw_dir if isinstance(raw_dir, DownloadFolder) else check_folder(Path(raw_dir), overwrite, inputs)
+    prepare_folder(target)
+    folder = target.folder  # RAW, or the staging folder that will replace it
+    todo, kept, repeated, carried = _plan(posters, folder, {f.id: f for f in known_failures})
+    report = DownloadReport(RawCollection(folder, posters), kept=kept, known_failures=repeated)
     failures: dict[str, Failure] = carried
     stop = threading.Event()
-    downloader = Downloader(raw_dir / IMAGES_DIR, o, stop)
+    downloader = Downloader(folder / IMAGES_DIR, o, stop)
 
     def save() -> None:
         ordered = [failures[p.id] for p in posters if p.id in failures] + list(skipped)
-        write_tables(raw_dir, posters, ordered)
-        report.collection = RawCollection(raw_dir, posters, ordered)
+        write_tables(folder, posters, ordered)
+        report.collection = RawCollection(folder, posters, ordered)
 
     save()
     started = time.monotonic()
@@ -341,11 +375,23 @@ def download_collection(
         bar.close()
         save()
         done_now = sum(1 for p in posters if p.status == OK)
-        print(f"download stopped: {done_now} usable posters saved in {raw_dir}; rerun the same command to fetch the rest")
+        print(f"download stopped: {done_now} usable posters saved in {folder}; rerun the same command to fetch the rest")
         raise
     pool.shutdown(wait=True)
     bar.close()
     report.seconds = time.monotonic() - started
     report.hosts = downloader.hosts_seen
     save()
+    if target.staged:
+        replace_when_complete(target, report)
     return report
+
+
+def replace_when_complete(target: DownloadFolder, report: DownloadReport) -> None:
+    """Put a staged collection in place of the old one, unless posters are left worth retrying
+    (a server that went down midway): then the old one stays whole and a rerun goes on."""
+    if any(is_retryable(p.status) for p in report.collection.posters):
+        report.replacing_later = target.raw_dir
+        return
+    replace_dir(target.folder, target.raw_dir, replacing=True)
+    report.collection.root = target.raw_dir

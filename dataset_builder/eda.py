@@ -17,10 +17,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from .destination import FolderKind, replace_dir, temp_sibling
 from .errors import BadInput
 from .genres import by_frequency, genre_counts, multi_hot
 from .images import BASE_SIZE
-from .raw import OK, RawCollection, prepare_destination, replace_dir, temp_sibling
+from .raw import OK, RawCollection
 
 REPORT = "report.md"
 CHARTS = {
@@ -29,6 +30,7 @@ CHARTS = {
     "cooccurrence": "cooccurrence.png",
     "sizes": "poster_sizes.png",
 }
+TITLE = "# EDA of "  # report.md's first line: how a report this module wrote is told from any report.md
 # Most common poster sizes listed in the report (the chart shows them all).
 TOP_SIZES = 10
 TOP_PAIRS = 10
@@ -81,14 +83,27 @@ def analyse(collection: RawCollection) -> Eda:
     )
 
 
-def write_report(eda: Eda, out: Path, overwrite: bool = False) -> Path:
-    """report.md and the charts into `out`, atomically; returns the report's path."""
-    prepare_destination(out, overwrite, REPORT)
+def is_report(folder: Path) -> bool:
+    try:
+        with open(folder / REPORT, encoding="utf-8") as f:
+            return f.readline().startswith(TITLE)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+EDA_REPORT = FolderKind("an EDA report", is_report, (REPORT, *CHARTS.values()))
+
+
+def write_report(eda: Eda, out: Path, replacing: bool = False) -> Path:
+    """report.md and the charts into `out`, atomically; returns the report's path.
+
+    `replacing`: destination.prepare_destination found an old report there to replace.
+    """
     tmp = temp_sibling(out, "eda")
     try:
         draw_charts(eda, tmp)
         (tmp / REPORT).write_text(markdown(eda), encoding="utf-8")
-        replace_dir(tmp, out)
+        replace_dir(tmp, out, replacing)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -99,7 +114,7 @@ def markdown(eda: Eda) -> str:
     n = eda.analysed
     failed = ", ".join(f"{k} {r}" for r, k in eda.failures.most_common()) or "none"
     lines = [
-        f"# EDA of {eda.source}",
+        f"{TITLE}{eda.source}",
         "",
         f"{eda.titles} titles in posters.csv; {n} with a usable poster, analysed below; "
         f"failed titles by reason: {failed}.",

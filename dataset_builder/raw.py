@@ -8,7 +8,8 @@ A raw collection is a folder:
     failures.csv   one row per failed item: id, reason, detail
 
 Writers build the collection in a temporary sibling folder and rename it into place only when
-it is whole, so a reader never mistakes a half-written collection for a finished one.
+it is whole, so a reader never mistakes a half-written collection for a finished one
+(destination.py decides what a writer may replace).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import write_csv_atomic
+from .destination import FolderKind, Inputs, prepare_destination, replace_dir, temp_sibling
 from .errors import BadInput
 
 POSTERS_CSV = "posters.csv"
@@ -30,6 +31,7 @@ IMAGES_DIR = "images"
 POSTER_COLUMNS = ["id", "title", "year", "genres", "url", "file", "status"]
 FAILURE_COLUMNS = ["id", "reason", "detail"]
 OK = "ok"
+URL_CACHE = "poster-urls.jsonl"  # `imdb`'s cache of poster-API answers, kept in the collection by default
 
 
 @dataclass
@@ -86,22 +88,40 @@ def split_genres(cell: str) -> list[str]:
     return [g for g in (part.strip() for part in cell.split("|")) if g]
 
 
+def is_collection(folder: Path) -> bool:
+    """Whether `folder` holds a posters.csv with this format's header: not just any posters.csv."""
+    try:
+        with open(folder / POSTERS_CSV, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return header == POSTER_COLUMNS
+
+
+RAW_COLLECTION = FolderKind("a raw collection", is_collection, (POSTERS_CSV, FAILURES_CSV, IMAGES_DIR, URL_CACHE))
+
+
 def read_raw(root: str | os.PathLike) -> RawCollection:
-    """Read a raw collection; a missing or malformed posters.csv is a BadInput naming it."""
+    """Read a raw collection; a missing or malformed posters.csv, or one repeating an id, is a BadInput naming it."""
     root = Path(root)
     posters_csv = root / POSTERS_CSV
     if not posters_csv.is_file():
         raise BadInput(f"{posters_csv}: not found (expected a raw collection folder)")
     posters: list[Poster] = []
+    first_line: dict[str, int] = {}
     with open(posters_csv, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = [c for c in POSTER_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise BadInput(f"{posters_csv}: missing column(s) {', '.join(missing)}")
         for row in reader:
+            pid = row["id"]
+            if pid in first_line:
+                raise BadInput(f"{posters_csv} line {reader.line_num}: duplicate id {pid} (first at line {first_line[pid]})")
+            first_line[pid] = reader.line_num
             posters.append(
                 Poster(
-                    id=row["id"],
+                    id=pid,
                     title=row["title"],
                     year=row["year"],
                     genres=split_genres(row["genres"]),
@@ -128,42 +148,18 @@ def write_tables(root: Path, posters: list[Poster], failures: list[Failure]) -> 
     )
 
 
-def prepare_destination(dest: Path, overwrite: bool, marker: str) -> None:
-    """Refuse to replace a non-empty folder unless asked; `marker` names the file that identifies it."""
-    if dest.exists() and not dest.is_dir():
-        raise BadInput(f"{dest}: exists and is not a folder")
-    if dest.is_dir() and any(dest.iterdir()) and not overwrite:
-        what = "a finished one" if (dest / marker).exists() else "other files"
-        raise BadInput(f"{dest}: already holds {what}; pass --overwrite to replace it")
-
-
-def replace_dir(tmp: Path, dest: Path) -> None:
-    """Move a finished temporary folder into place, replacing `dest` only after it is whole."""
-    if dest.exists():
-        trash = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-        os.replace(dest, trash)
-        os.replace(tmp, dest)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, dest)
-
-
-def temp_sibling(dest: Path, label: str) -> Path:
-    """A fresh temporary folder beside `dest` (same filesystem, so the final rename is atomic)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{dest.name}.{label}-", dir=dest.parent))
-
-
 class RawCollectionWriter:
     """Builds a raw collection in a temporary folder; `commit()` moves it into place.
 
     Use as a context manager: leaving the block by an exception removes the temporary folder,
-    so an interrupted import leaves nothing behind.
+    so an interrupted import leaves nothing behind. `dest` is checked first
+    (destination.prepare_destination): `overwrite` lets it replace a folder dataset-builder
+    wrote, never other files nor a folder holding `inputs`.
     """
 
-    def __init__(self, dest: str | os.PathLike, overwrite: bool = False):
+    def __init__(self, dest: str | os.PathLike, overwrite: bool = False, inputs: Inputs | None = None):
         self.dest = Path(dest)
-        prepare_destination(self.dest, overwrite, POSTERS_CSV)
+        self.replacing = prepare_destination(self.dest, overwrite, inputs)
         self.tmp = temp_sibling(self.dest, "writing")
         (self.tmp / IMAGES_DIR).mkdir()
         self.posters: list[Poster] = []
@@ -187,7 +183,7 @@ class RawCollectionWriter:
 
     def commit(self) -> RawCollection:
         write_tables(self.tmp, self.posters, self.failures)
-        replace_dir(self.tmp, self.dest)
+        replace_dir(self.tmp, self.dest, self.replacing)
         self._committed = True
         return RawCollection(self.dest, self.posters, self.failures)
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from . import store_checks
 from .atomic import write_json_atomic
+from .destination import FolderKind
 from .errors import BadInput
 from .store_checks import REBUILD
 
@@ -51,6 +52,9 @@ DTYPE_RULES = {
     "unicode": lambda dtype: dtype.kind == "U",
     "integer": lambda dtype: dtype.kind in "iu",
 }
+
+# tune-genres keeps the features of frozen pretrained bodies here, inside the dataset (sweep/feature_cache.py).
+FEATURE_CACHE = "features"
 
 
 def images_file(ratio: int) -> str:
@@ -80,7 +84,15 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def is_dataset(folder: Path) -> bool:
-    return (folder / MANIFEST).is_file()
+    """Whether `folder` holds a manifest this module wrote (of any format version): not just any manifest.json."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "format_version" in manifest
+
+
+DATASET = FolderKind("a built dataset", is_dataset, (MANIFEST, LABELS, IDS, "images_r*.npy", "split_*.npy", FEATURE_CACHE))
 
 
 def expected_arrays(manifest: dict) -> dict[str, tuple[tuple[int, ...], str]]:

@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=",".join(f"{f:g}" for f in DEFAULT_FRACTIONS),
         help="train,val,test fractions (default %(default)s)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it already holds a dataset")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT when it holds what dataset-builder wrote "
+                   "(never other files, nor RAW)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
     p.set_defaults(func=run)
 

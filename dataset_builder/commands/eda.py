@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..eda import CHARTS, REPORT, analyse, write_report
-from ..raw import prepare_destination, read_raw
+from ..destination import prepare_destination
+from ..eda import CHARTS, analyse, write_report
+from ..raw import read_raw
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,15 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("raw", type=Path, metavar="RAW", help="raw collection folder to analyse")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write report.md and the charts into")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it already holds files")
+    p.add_argument("--overwrite", action="store_true", help="replace DIR when it holds what dataset-builder wrote "
+                   "(never other files, nor RAW)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     collection = read_raw(args.raw)
-    prepare_destination(args.out, args.overwrite, REPORT)  # refuse before the work, not after
+    replacing = prepare_destination(args.out, args.overwrite, {"RAW": args.raw})  # refuse before the work, not after
     eda = analyse(collection)
-    report = write_report(eda, args.out, overwrite=args.overwrite)
+    report = write_report(eda, args.out, replacing)
     top = ", ".join(f"{g} {eda.count(g)}" for g in eda.genres[:3])
     print(
         f"EDA of {args.raw}: {eda.analysed} titles with a usable poster of {eda.titles}, {len(eda.genres)} genres "

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from ..download import add_download_arguments, check_folder, download_collection, download_options, prepare_folder
 from ..errors import BadInput
+from ..raw import URL_CACHE
 from ..sources.api_client import AnswerCache
 from ..sources.imdb_dumps import TITLE_TYPES, Selection, select_from_cinemagoer_db, select_from_dumps
 from ..sources.poster_urls import OMDB_API_BASE, TMDB_API_BASE, TMDB_IMAGE_BASE, TMDB_WIDTH, make_resolver, resolve_posters
-
-URL_CACHE = "poster-urls.jsonl"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", type=int, default=study.since, help=f"earliest start year kept (default {study.since})")
     p.add_argument("--min-votes", type=int, default=study.min_votes, help=f"fewest IMDb votes kept (default {study.min_votes})")
     p.add_argument("--limit", type=int, help="keep only the N most-voted titles of the selection")
-    p.add_argument("--overwrite", action="store_true", help="empty RAW first instead of resuming")
+    p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming: RAW is replaced once the new "
+                   "collection is complete, and only when it holds what dataset-builder wrote (never other files, nor the inputs)")
     api = p.add_argument_group("poster APIs")
     api.add_argument("--tmdb-api-base", default=TMDB_API_BASE, help=f"(default {TMDB_API_BASE})")
     api.add_argument("--tmdb-image-base", default=TMDB_IMAGE_BASE, help=f"(default {TMDB_IMAGE_BASE})")
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.api_retries < 0:
         raise BadInput(f"--api-retries {args.api_retries}: expected 0 or more")
     options = download_options(args)
-    check_folder(args.raw, args.overwrite)
+    target = check_folder(args.raw, args.overwrite, inputs_of(args))
     resolver = make_resolver(args.posters, tmdb_api_base=args.tmdb_api_base, tmdb_image_base=args.tmdb_image_base,
                              tmdb_width=args.tmdb_width, omdb_api_base=args.omdb_api_base, rate_per_s=args.api_rate,
                              retries=args.api_retries)
@@ -77,15 +77,23 @@ def run(args: argparse.Namespace) -> int:
     if not titles:
         raise BadInput(f"no title matches {selection.describe()} in {picked.source}")
 
-    prepare_folder(args.raw, args.overwrite)
+    prepare_folder(target)
     posters = [t.to_poster() for t in titles]
-    cache = AnswerCache(args.url_cache or args.raw / URL_CACHE, resolver.namespace) if resolver.namespace else None
+    # The cache lives in the folder being downloaded: a staged --overwrite starts its own, and a rerun resumes it.
+    cache = AnswerCache(args.url_cache or target.folder / URL_CACHE, resolver.namespace) if resolver.namespace else None
     try:
         resolution = resolve_posters(resolver, posters, cache)
     finally:
         if cache is not None:
             cache.close()
     print(resolution.summary(f"Poster URLs from {resolver.name}"))
-    report = download_collection(resolution.posters, args.raw, options, resolution.failures)
+    report = download_collection(resolution.posters, target, options, resolution.failures)
     print(report.summary())
-    return 0
+    return 1 if report.replacing_later else 0
+
+
+def inputs_of(args: argparse.Namespace) -> dict[str, Path | None]:
+    """The files this command reads, which RAW must not hold (replacing it would delete them)."""
+    posters_csv = Path(args.posters[len("csv:"):]) if args.posters.startswith("csv:") else None
+    database = Path(args.imdb_db[len("sqlite:///"):]) if (args.imdb_db or "").startswith("sqlite:///") else None
+    return {"--dumps": args.dumps, "--posters csv:FILE": posters_csv, "--imdb-db": database, "--url-cache": args.url_cache}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..download import add_download_arguments, download_collection, download_options
 from ..raw import summary
 from ..sources.local_images import import_local
-from ..sources.tables import FORMATS, CsvColumns, read_table
+from ..sources.tables import FORMATS, CsvColumns, read_table, unify_genre_case
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", required=True, choices=FORMATS, help="layout of the CSV")
     p.add_argument("--csv", required=True, type=Path, help="the CSV of titles")
     p.add_argument("--images", type=Path, help="folder of poster images")
-    p.add_argument("--overwrite", action="store_true", help="replace RAW if it already holds a collection")
+    p.add_argument("--overwrite", action="store_true", help="replace RAW when it holds what dataset-builder wrote "
+                   "(never other files, nor the CSV or images imported); the old collection stays whole until the new one is")
     p.add_argument("--workers", type=int, default=None, help="parallel decoders with --images (default: every core); download threads without it")
     add_download_arguments(p, workers=False)  # used when --images is not given: the CSV's URLs are downloaded
     defaults = CsvColumns()
@@ -44,12 +46,16 @@ def run(args: argparse.Namespace) -> int:
         genres_sep=args.genres_sep,
     )
     rows, skipped = read_table(args.format, args.csv, args.images, columns)
+    merged = unify_genre_case(rows)
+    if merged:
+        print(f"dataset-builder: {args.csv}: genres differing only in case were merged: {merged}", file=sys.stderr)
+    inputs = {"--csv": args.csv, "--images": args.images}
     if args.images is None:
         # No local images: download each row's URL (resumable; rerun to go on after a stop).
         report = download_collection([r.poster for r in rows], args.raw, download_options(args), overwrite=args.overwrite,
-                                     skipped=skipped)
+                                     skipped=skipped, inputs=inputs)
         print(report.summary())
-        return 0
-    collection = import_local(rows, args.raw, overwrite=args.overwrite, workers=args.workers, skipped=skipped)
+        return 1 if report.replacing_later else 0
+    collection = import_local(rows, args.raw, overwrite=args.overwrite, workers=args.workers, skipped=skipped, inputs=inputs)
     print(summary(collection, f"import of {args.csv}"))
     return 0

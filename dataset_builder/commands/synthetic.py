@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=2000, help="posters to generate (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical posters (default 0)")
     p.add_argument("--workers", type=int, default=2, help="generator processes (default 2)")
-    p.add_argument("--overwrite", action="store_true", help="replace RAW if it already holds files")
+    p.add_argument("--overwrite", action="store_true", help="replace RAW when it holds what dataset-builder wrote "
+                   "(never other files)")
     p.set_defaults(func=run)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..destination import Inputs
 from ..errors import PosterError
 from ..images import open_poster
 from ..raw import Failure, RawCollection, RawCollectionWriter
@@ -29,13 +30,15 @@ def check_image(path: Path) -> PosterError | None:
 
 
 def import_local(
-    rows: list[TableRow], dest: Path, overwrite: bool = False, workers: int | None = None, skipped: Sequence[Failure] = ()
+    rows: list[TableRow], dest: Path, overwrite: bool = False, workers: int | None = None, skipped: Sequence[Failure] = (),
+    inputs: Inputs | None = None,
 ) -> RawCollection:
     """Write a raw collection of `rows`, whose images are local files; `skipped`: rows of the table
-    left out before import (duplicates), recorded in failures.csv."""
+    left out before import (duplicates), recorded in failures.csv; `inputs`: the files and
+    folders read (the CSV, the images), which `dest` must not hold."""
     # Pillow releases the GIL while decoding, so threads use every core without pickling.
     workers = workers or len(os.sched_getaffinity(0))
-    with RawCollectionWriter(dest, overwrite=overwrite) as writer, ThreadPoolExecutor(workers) as pool:
+    with RawCollectionWriter(dest, overwrite=overwrite, inputs=inputs) as writer, ThreadPoolExecutor(workers) as pool:
         problems = pool.map(check_image, [row.image for row in rows], chunksize=32)
         for row, problem in tqdm(zip(rows, problems), total=len(rows), desc="import", unit="poster"):
             if problem is not None:

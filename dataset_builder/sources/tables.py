@@ -3,7 +3,7 @@
 Each reader checks the whole table before any work starts: a missing column, an unparseable
 genres cell or a duplicate id is a BadInput naming the file and line. Kaggle's MovieGenre.csv
 lists some imdbIds twice: there the first row is kept and each later one is recorded as a
-`duplicate` failure (failures.csv) instead.
+`duplicate` failure (failures.csv) instead. `unify_genre_case` spells each genre one way.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import csv
 import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,3 +186,28 @@ def _check_unique(rows: list[TableRow], path: Path) -> None:
         if pid in first_line:
             raise BadInput(f"{path} line {row.line}: duplicate id {pid} (first at line {first_line[pid]})")
         first_line[pid] = row.line
+
+
+def unify_genre_case(rows: list[TableRow]) -> str:
+    """Spell each genre one way: names that differ only in case ('comedy' beside 'Comedy') take
+    the spelling used most in the table (on a tie, a title-cased one). Returns what was merged,
+    as "comedy into Comedy (2 titles)", or "" when nothing was."""
+    spellings: dict[str, Counter] = defaultdict(Counter)
+    for row in rows:
+        for genre in row.poster.genres:
+            spellings[genre.casefold()][genre] += 1
+    chosen = {key: preferred_spelling(counts) for key, counts in spellings.items()}
+    for row in rows:
+        # dict.fromkeys: 'Comedy|comedy' in one cell is one genre, kept where it first appears.
+        row.poster.genres = list(dict.fromkeys(chosen[g.casefold()] for g in row.poster.genres))
+    return ", ".join(
+        f"{spelling} into {chosen[key]} ({n} title{'s' * (n != 1)})"
+        for key, counts in sorted(spellings.items())
+        for spelling, n in sorted(counts.items())
+        if spelling != chosen[key]
+    )
+
+
+def preferred_spelling(counts: Counter) -> str:
+    """The spelling used most; on a tie a title-cased one, then one starting with a capital."""
+    return min(counts, key=lambda s: (-counts[s], s != s.title(), not s[:1].isupper(), s))

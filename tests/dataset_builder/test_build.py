@@ -154,7 +154,7 @@ def test_refuses_an_existing_dataset_unless_overwrite(tmp_path, capsys):
     assert run(capsys, *args)[0] == 0
     before = (tmp_path / "ds" / "manifest.json").read_text()
     code, _, err = run(capsys, *args[:-1], "44")
-    assert code == 2 and "ds: already holds a finished one; pass --overwrite" in err
+    assert code == 2 and "ds: already holds a built dataset; pass --overwrite to replace it" in err
     assert (tmp_path / "ds" / "manifest.json").read_text() == before
     assert run(capsys, *args[:-1], "44", "--overwrite")[0] == 0
     assert open_dataset(tmp_path / "ds").ratios == [44]

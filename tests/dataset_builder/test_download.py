@@ -160,8 +160,9 @@ def test_a_folder_that_is_not_a_raw_collection_is_refused(tmp_path, web):
     web.serve("/a.jpg", make_jpeg(1))
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "thesis.txt").write_text("precious")
-    with pytest.raises(BadInput, match="notes: holds other files, not a raw collection; pass --overwrite"):
-        download_collection([poster(1, web.url("/a.jpg"))], tmp_path / "notes", FAST)
-    assert (tmp_path / "notes" / "thesis.txt").read_text() == "precious"
-    download_collection([poster(1, web.url("/a.jpg"))], tmp_path / "notes", FAST, overwrite=True)
-    assert sorted(p.name for p in (tmp_path / "notes").iterdir()) == ["failures.csv", "images", "posters.csv"]
+    for overwrite in (False, True):  # --overwrite replaces only what dataset-builder wrote
+        with pytest.raises(BadInput, match=r"notes: holds 1 file not written by dataset-builder \(thesis.txt\)"):
+            download_collection([poster(1, web.url("/a.jpg"))], tmp_path / "notes", FAST, overwrite=overwrite)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes"]
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["thesis.txt"]
+    assert (tmp_path / "notes" / "thesis.txt").read_text() == "precious" and web.count() == 0

@@ -122,15 +122,17 @@ def test_collection_without_usable_posters_is_refused(tmp_path, capsys):
     assert "no usable posters to analyse" in err and err.count("\n") == 1
 
 
-def test_non_empty_out_needs_overwrite(raw, tmp_path, capsys):
+def test_an_old_report_is_replaced_only_with_overwrite_and_other_files_never(raw, tmp_path, capsys):
     out_dir = tmp_path / "eda"
-    out_dir.mkdir()
-    (out_dir / "notes.txt").write_text("mine")
+    assert run(capsys, "eda", raw, "--out", out_dir)[0] == 0
     code, _, err = run(capsys, "eda", raw, "--out", out_dir)
-    assert code == 2 and "--overwrite" in err
-    assert (out_dir / "notes.txt").read_text() == "mine"
+    assert code == 2 and "eda: already holds an EDA report; pass --overwrite to replace it" in err
     assert run(capsys, "eda", raw, "--out", out_dir, "--overwrite")[0] == 0
-    assert (out_dir / REPORT).is_file() and not (out_dir / "notes.txt").exists()
+    (out_dir / "notes.txt").write_text("mine")
+    for flags in ([], ["--overwrite"]):
+        code, _, err = run(capsys, "eda", raw, "--out", out_dir, *flags)
+        assert code == 2 and "eda: holds an EDA report and 1 file not written by dataset-builder (notes.txt)" in err
+    assert (out_dir / "notes.txt").read_text() == "mine" and (out_dir / REPORT).is_file()
 
 
 def test_unreadable_poster_header_is_counted_not_fatal(raw, tmp_path, capsys):

@@ -160,7 +160,7 @@ def test_bad_input_stops_before_any_work(tmp_path, web, capsys, monkeypatch):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     code, _, err = run(capsys, *imdb_args(web, tmp_path / "mine", dumps))
-    assert code == 2 and "holds other files, not a raw collection; pass --overwrite" in err
+    assert code == 2 and "mine: holds 1 file not written by dataset-builder (notes.txt)" in err
 
 
 def test_keys_never_appear_in_output_errors_or_files(tmp_path, web):

@@ -134,7 +134,7 @@ def test_refuses_to_replace_a_collection_unless_asked(tmp_path, capsys):
     args = ["import", tmp_path / "raw", "--format", "authors", "--csv", csv_path, "--images", images]
     assert run(capsys, *args)[0] == 0
     code, _, err = run(capsys, *args)
-    assert code == 2 and "raw: already holds a finished one; pass --overwrite" in err
+    assert code == 2 and "raw: already holds a raw collection; pass --overwrite to replace it" in err
     assert run(capsys, *args, "--overwrite")[0] == 0
 
 

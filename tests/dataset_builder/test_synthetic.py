@@ -213,16 +213,20 @@ def test_cli_bad_flags_are_one_line_exit_2(tmp_path, capsys, flags, message):
     assert not (tmp_path / "raw").exists()
 
 
-def test_cli_refuses_a_non_empty_raw_without_overwrite(tmp_path, capsys):
+def test_cli_refuses_a_folder_of_other_files_and_replaces_a_collection_only_with_overwrite(tmp_path, capsys):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "notes.txt").write_text("mine")
     code, _, err = run(capsys, "synthetic", raw, "--count", 5)
     assert code == 2
-    assert err.count("\n") == 1 and "already holds other files; pass --overwrite" in err
+    assert err.count("\n") == 1 and "raw: holds 1 file not written by dataset-builder (notes.txt)" in err
     assert [p.name for p in raw.iterdir()] == ["notes.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["raw"]  # no temporary folder left behind
 
+    (raw / "notes.txt").unlink()
+    assert run(capsys, "synthetic", raw, "--count", 3)[0] == 0
+    code, _, err = run(capsys, "synthetic", raw, "--count", 5)
+    assert code == 2 and "raw: already holds a raw collection; pass --overwrite to replace it" in err
     code, out, err = run(capsys, "synthetic", raw, "--count", 5, "--overwrite")
     assert code == 0, err
     assert sorted(p.name for p in raw.iterdir()) == ["failures.csv", "images", "posters.csv"]

@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_builder.atomic import AtomicFile
-from dataset_builder.store import Dataset
-
-FOLDER = "features"
+from dataset_builder.store import FEATURE_CACHE as FOLDER, Dataset
 
 
 def cache_path(dataset: Dataset, model: str, ratio: int, scale: float) -> Path:
