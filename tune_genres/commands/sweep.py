@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("sweep", type=Path, metavar="SWEEP.toml", help="sweep file (see sweeps/)")
     p.add_argument("--dataset", type=Path, required=True, help="built dataset folder (dataset-builder build)")
     p.add_argument("--address", help="Ray cluster to join ('auto' or HOST:PORT); default: start Ray here")
-    p.add_argument("--storage", help="where experiments go: a path every node can reach, or a URI such as s3://bucket/x (default ./experiments)")
+    p.add_argument("--storage", help="where experiments go: a path every node can reach, or a URI such as s3://bucket/x (default: $TUNE_GENRES_STORAGE, else ~/tune-genres/experiments)")
     p.add_argument("--name", help="experiment name (default: the sweep's name)")
     p.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: the sweep file's resources.cpus_per_trial, else 1)")
     p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial; fractions pack trials on a GPU "

@@ -46,7 +46,14 @@ os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
 BASELINES_FILE = "baselines.json"
 SWEEP_COPY = "sweep.toml"
-DEFAULT_STORAGE = "experiments"
+# Where experiments go without --storage: one absolute place, so that a --resume, a report or
+# TensorBoard run from another folder finds the same experiment. TUNE_GENRES_STORAGE moves it.
+STORAGE_VARIABLE = "TUNE_GENRES_STORAGE"
+DEFAULT_STORAGE = "~/tune-genres/experiments"
+
+
+def default_storage() -> str:
+    return str(Path(os.environ.get(STORAGE_VARIABLE) or DEFAULT_STORAGE).expanduser().resolve())
 
 
 @dataclass
@@ -154,7 +161,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions) -> SweepOutcome:
                       else sweep.search["max_concurrent"] or sweep.resources["max_concurrent"])
     if max_concurrent < 0:
         raise BadInput(f"--max-concurrent {max_concurrent}: expected 0 (no limit) or more")
-    storage = options.storage or str(Path(DEFAULT_STORAGE).resolve())
+    storage = options.storage or default_storage()
     name = options.name or sweep.name
     check_experiment_name(name, "--name" if options.name else f"{sweep.path}: name =")
     exp_dir = experiment_path(storage, name)
@@ -168,6 +175,7 @@ def run_sweep(sweep: Sweep, options: SweepOptions) -> SweepOutcome:
 
     check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
     record = experiment_record(sweep, dataset, trial_resources, max_concurrent)
+    print(f"tune-genres: experiment {exp_dir}", file=sys.stderr)
     with claimed(exp_dir, local):
         resume = resume_or_start(exp_dir, storage, local, record, options)
         interrupted = train(sweep, options, dataset, storage, name, exp_dir, record, resume, trial_resources,
