@@ -116,7 +116,7 @@ def learning_curves(trials: list[Trial], path: Path, select: str = "val_map") ->
         ax_val.set(xlabel="epoch", ylabel="validation mAP", title="validation mAP" + where)
         ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss" + where)
         for ax in (ax_val, ax_loss):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs: 1, 2, 3, never 1.5
+            epoch_axis(ax)
     others = sum(style.label is None for style in styles.values())
     curve_legend(fig, list(styles.values()), others, None if by_lr else legend_title(len(trials), others, select))
     titles = [ax.get_title() for ax in axes.flat]
@@ -184,8 +184,19 @@ def curve_axes(columns: int, by_lr: bool):
 def plot_curves(ax_val, ax_loss, trial: Trial, style: CurveStyle) -> None:
     epochs = [r["epoch"] for r in trial.rows]
     line = {"color": style.color, "linewidth": style.linewidth, "zorder": style.zorder}
+    if len(epochs) == 1:  # a line of one point draws nothing (a trial ASHA stopped after its first epoch)
+        line |= {"marker": "o", "markersize": 2 + style.linewidth}
     ax_val.plot(epochs, [r.get("val_map") for r in trial.rows], **line)
     ax_loss.plot(epochs, [r.get("train_loss") for r in trial.rows], **line)
+
+
+def epoch_axis(ax) -> None:
+    """Whole epochs (1, 2, 3, never 1.5), and room on either side of a single one."""
+    low, high = ax.get_xlim()
+    if high - low < 1:
+        centre = round((low + high) / 2)
+        ax.set_xlim(centre - 0.5, centre + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def curve_legend(fig, styles: list[CurveStyle], others: int, title: str | None) -> None:
@@ -218,52 +229,59 @@ def parallel_coordinates(table: pd.DataFrame, params: list[str], metric: str, pa
     """One line per trial across the swept parameters to `metric`, coloured by it, the best drawn
     last (on top); past HIGHLIGHTED trials the others thin and faint, so the best stand out. Each
     axis spans the values the trials took (lr, weight_decay and backbone_lr_scale on a log scale; a
-    categorical value at its rank among them)."""
+    categorical value at its rank among them, each named)."""
     scored = table.dropna(subset=[metric])
     scored = scored.sort_values(metric, ascending=not lower_is_better(metric))  # worst first, best on top
     axes_keys = [*params, metric]
-    spans = {key: axis_positions(scored[key], key, categorical=key in params) for key in axes_keys}
+    axes = {key: axis_positions(scored[key], key, categorical=key in params) for key in axes_keys}
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(axes_keys), 4.5))
-    colours = plt.get_cmap("viridis")
     values = scored[metric].astype(float)
-    norm = plt.Normalize(values.min(), values.max()) if values.max() > values.min() else None
+    norm = plt.Normalize(values.min(), values.max())
     faint = max(len(scored) - HIGHLIGHTED, 0)  # the first `faint` lines drawn: all but the best
     for i in range(len(scored)):
-        shade = norm(values.iloc[i]) if norm else 0.5
-        ys = [spans[k][0].iloc[i] for k in axes_keys]
+        shade = norm(values.iloc[i]) if values.max() > values.min() else 0.5
         thin = i < faint
-        ax.plot(range(len(axes_keys)), ys, color=colours(shade), linewidth=0.7 if thin else 1.8,
-                alpha=0.35 if thin else 0.95)
+        ax.plot(range(len(axes_keys)), [axes[k][0].iloc[i] for k in axes_keys], color=plt.get_cmap("viridis")(shade),
+                linewidth=0.7 if thin else 1.8, alpha=0.35 if thin else 0.95)
     for x, key in enumerate(axes_keys):
-        low, high = spans[key][1]
         ax.axvline(x, color="grey", linewidth=0.8)
-        ax.text(x, -0.08, low, ha="center", va="top", fontsize=8)
-        ax.text(x, 1.04, high, ha="center", va="bottom", fontsize=8)
+        label_axis(ax, x, axes[key][1])
     ax.set_xticks(range(len(axes_keys)), axes_keys)
     ax.set_yticks([])
     ax.set_ylim(-0.18, 1.14)
     bold = f" (the {HIGHLIGHTED} best in bold)" if faint else ""
     ax.set_title(f"{len(scored)} trials{bold}: swept parameters -> {metric}")
-    mappable = plt.cm.ScalarMappable(cmap=colours, norm=norm or plt.Normalize(values.min(), values.max()))
-    fig.colorbar(mappable, ax=ax, label=metric)
+    fig.colorbar(plt.cm.ScalarMappable(cmap="viridis", norm=norm), ax=ax, label=metric)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     plt.close(fig)
 
 
-def axis_positions(values: pd.Series, key: str, categorical: bool) -> tuple[pd.Series, tuple[str, str]]:
-    """Each trial's place on the key's axis (0 to 1), and the axis' two ends as printed. A parameter
-    of a few values (or words) sits at its rank among them; a range spans its lowest to highest
-    value (log-scaled for LOG_SCALE keys)."""
+def label_axis(ax, x: int, ticks: dict[float, str]) -> None:
+    """An axis' values where they sit: its ends below and above it, any level between beside it."""
+    for place, text in ticks.items():
+        if place == 0:
+            ax.text(x, -0.08, text, ha="center", va="top", fontsize=8)
+        elif place == 1:
+            ax.text(x, 1.04, text, ha="center", va="bottom", fontsize=8)
+        else:
+            ax.text(x + 0.04, place, text, ha="left", va="center", fontsize=8,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 1})
+
+
+def axis_positions(values: pd.Series, key: str, categorical: bool) -> tuple[pd.Series, dict[float, str]]:
+    """Each trial's place on the key's axis (0 to 1), and the values printed along it by place. A
+    parameter of a few values (or words) sits at its rank among them, every level named; a range
+    spans its lowest to highest value (log-scaled for LOG_SCALE keys), named at its ends."""
     import numpy as np
 
     if categorical and (values.dtype == object or values.nunique() <= 6):
         levels = sorted(values.unique().tolist(), key=lambda v: (isinstance(v, str), v))
-        places = values.map({v: i / max(len(levels) - 1, 1) for i, v in enumerate(levels)}).astype(float)
-        return places, (format_setting(key, levels[0]), format_setting(key, levels[-1]))
+        place = {v: i / max(len(levels) - 1, 1) for i, v in enumerate(levels)}
+        return values.map(place).astype(float), {place[v]: format_setting(key, v) for v in levels}
     log = key in LOG_SCALE and (values.astype(float) > 0).all()
     numbers = np.log10(values.astype(float)) if log else values.astype(float)
     low, high = float(numbers.min()), float(numbers.max())
     places = (numbers - low) / (high - low) if high > low else numbers * 0 + 0.5
     ends = (10 ** low, 10 ** high) if log else (low, high)
-    return places, tuple(format_setting(key, v) for v in ends)
+    return places, {0.0: format_setting(key, ends[0]), 1.0: format_setting(key, ends[1])}

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from support.made_up_experiment import BEST_WEIGHT_DECAY, write_made_up_grid, write_made_up_search
-from tune_genres.results.charts import HIGHLIGHTED, ranked_styles
+from tune_genres.results.charts import HIGHLIGHTED, learning_curves, ranked_styles
 from tune_genres.results.compare import write_comparison
 from tune_genres.results.report import write_report
 from tune_genres.results.trials import read_trials
@@ -86,3 +86,12 @@ def test_a_grid_of_240_trials_gets_its_tables_and_heatmap(tmp_path):
     width, height = png_size(exp / "heatmap.png")
     assert (exp / "heatmap.png").stat().st_size > 30_000 and width < 4000
     assert png_size(exp / "learning-curves.png")[0] <= 2000
+
+
+def test_a_grid_of_too_many_curves_for_a_column_each_ranks_them_instead(tmp_path):
+    """3 learning rates x 24 ratio and loss curves: tab20 has no colour for each (it raised KeyError)."""
+    exp = tmp_path / "wide-grid"
+    write_made_up_grid(exp, [1e-2, 1e-3, 1e-4], [30, 35, 40, 44, 50, 58, 65, 72, 80, 86, 93, 100], ["cce", "bce"])
+    titles = learning_curves(read_trials(exp), tmp_path / "curves.png", "val_map")
+    assert titles == ["validation mAP per epoch", "training loss per epoch"]
+    assert png_size(tmp_path / "curves.png")[0] <= 2000
