@@ -10,7 +10,8 @@
     heatmap.png            that table as a heatmap (one panel per other swept value; tabled grids only)
     importance.csv         parameter, importance, method: fANOVA over the trials' best select_metric
     parallel-coordinates.png   one line per trial across the swept parameters to the select_metric
-    learning-curves.png    validation metric and training loss per epoch, one line per trial
+    learning-curves.png    validation mAP and training loss per epoch, one line per trial (past 10
+                           trials, the 10 best by select_metric in colour, the rest grey)
 """
 
 from __future__ import annotations
