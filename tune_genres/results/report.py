@@ -10,7 +10,8 @@
     heatmap.png            that table as a heatmap (one panel per other swept value; tabled grids only)
     importance.csv         parameter, importance, method: fANOVA over the trials' best select_metric
     parallel-coordinates.png   one line per trial across the swept parameters to the select_metric
-    learning-curves.png    validation metric and training loss per epoch, one line per trial
+    learning-curves.png    validation mAP and training loss per epoch, one line per trial (past 10
+                           trials, the 10 best by select_metric in colour, the rest grey)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pandas as pd
 from dataset_builder.atomic import write_atomic
 from dataset_builder.errors import BadInput
 
-from ..training.hyperparameters import format_lr
+from ..training.hyperparameters import HYPERPARAMETERS, format_setting
 from ..training.metrics import lower_is_better, metric_name
 from .charts import fmt, heatmap, learning_curves, parallel_coordinates
 from .importance import importance, importance_lines, swept_parameters
@@ -74,7 +75,7 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None, partial:
         (exp_dir / "heatmap.png").unlink(missing_ok=True)  # an earlier report's, from before it ranked
     else:
         write_atomic(exp_dir / "heatmap.png", lambda p: heatmap(table, metric, p))
-    write_atomic(exp_dir / "learning-curves.png", lambda p: learning_curves(trials, p))
+    write_atomic(exp_dir / "learning-curves.png", lambda p: learning_curves(trials, p, select))
     return {"table": table, "markdown": markdown, "select": select}
 
 
@@ -138,7 +139,7 @@ def grid_table_lines(group: pd.DataFrame, metric: str, cell: Callable[[pd.Series
     lines = ["| lr \\ ratio | " + " | ".join(f"{r}%" for r in ratios) + " |", "|---|" + "---:|" * len(ratios)]
     for lr in lrs:
         cells = [cell(rows[lr, r]) if (lr, r) in rows else "–" for r in ratios]
-        lines.append(f"| {format_lr(lr)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {format_setting('lr', lr)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -151,9 +152,16 @@ def top_trials_lines(table: pd.DataFrame, metric: str, select: str, count: int =
     lines = [f"## The {len(ranked)} best of {len(table)} trials by {select}", "",
              "| # | trial | " + " | ".join(columns) + " |", "|---:|---|" + "---:|" * len(columns)]
     for rank, (_, row) in enumerate(ranked.iterrows(), 1):
-        cells = [format_lr(row[c]) if c == "lr" else fmt(row[c]) if isinstance(row[c], float) else str(row[c]) for c in columns]
+        cells = [table_cell(c, row[c]) for c in columns]
         lines.append(f"| {rank} | {row['trial']} | " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def table_cell(column: str, value) -> str:
+    """A setting to its significant digits (a drawn 0.000187 stays 1.87e-4), a score to 3 decimals."""
+    if column in HYPERPARAMETERS:
+        return format_setting(column, value)
+    return fmt(value) if isinstance(value, float) else str(value)
 
 
 def best_first(table: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dataset_builder.errors import BadInput
 
-from ..training.hyperparameters import HYPERPARAMETERS
+from ..training.hyperparameters import HYPERPARAMETERS, format_setting
 from ..training.metrics import THRESHOLDED
 from ..training.selection import DEFAULT_SELECT_METRIC
 from .records import read_experiment, read_final_scores, read_status
@@ -181,4 +181,4 @@ def tabled_as_grid(table, search: str) -> bool:
 def group_label(others: list[str], key) -> str:
     """A group of trials sharing the `others` keys' values, as "loss=bce" ("loss=bce, seed=1")."""
     key = key if isinstance(key, tuple) else (key,)
-    return ", ".join(f"{k}={v}" for k, v in zip(others, key))
+    return ", ".join(f"{k}={format_setting(k, v)}" for k, v in zip(others, key))

@@ -56,4 +56,20 @@ def format_lr(lr: float) -> str:
 
 
 def format_value(key: str, value) -> str:
+    """A value as a trial's name spells it (names are folders: never change how one prints)."""
     return format_lr(value) if key == "lr" else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def format_setting(key: str, value, digits: int = 3) -> str:
+    """A trial's setting as a table or chart prints it: `digits` significant digits, whatever its
+    size (a drawn weight decay 0.000187 as 1.87e-4, never 0.000; a learning rate as 6.44e-4), an
+    int or a word as it is, a missing value as '–'."""
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return "–"
+    if not isinstance(value, float):
+        return str(value)
+    rounded = float(f"{value:.{digits}g}")
+    text = f"{rounded:g}"
+    # Powers of ten as the learning rates print them: 1.87e-4, not 0.000187 or 1.87e-04.
+    small = rounded != 0 and abs(rounded) < 1e-3
+    return format_lr(rounded) if key == "lr" or small or "e" in text else text

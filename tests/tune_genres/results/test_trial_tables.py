@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tune_genres.results.trials import group_label, tabled_as_grid
-from tune_genres.training.hyperparameters import HYPERPARAMETERS
+from tune_genres.training.hyperparameters import HYPERPARAMETERS, format_setting
 
 
 def trials(**swept) -> pd.DataFrame:
@@ -30,3 +30,17 @@ def test_a_group_of_trials_is_labelled_by_its_keys_values():
     assert group_label(["seed"], (0,)) == "seed=0"
     assert group_label(["loss"], "bce") == "loss=bce"
     assert group_label(["loss", "seed"], ("bce", 1)) == "loss=bce, seed=1"
+
+
+@pytest.mark.parametrize("key, value, printed", [
+    ("weight_decay", 0.000187, "1.87e-4"),  # a 3-decimal cell printed 0.000
+    ("lr", 6.699187e-3, "6.7e-3"), ("lr", 5e-4, "5e-4"), ("dropout", 0.43217, "0.432"), ("dropout", 0.5, "0.5"),
+    ("weight_decay", 0.05, "0.05"), ("input_scale", 2.0, "2"), ("ratio", 58, "58"), ("loss", "bce", "bce"),
+    ("backbone_lr_scale", 1234.5, "1230"), ("dropout", float("nan"), "–"), ("dropout", None, "–"),
+])
+def test_a_setting_prints_to_three_significant_digits_whatever_its_size(key, value, printed):
+    assert format_setting(key, value) == printed
+
+
+def test_a_group_of_a_small_drawn_value_keeps_its_digits():
+    assert group_label(["weight_decay"], (0.000187,)) == "weight_decay=1.87e-4"
