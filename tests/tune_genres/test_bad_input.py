@@ -21,6 +21,7 @@ from tune_genres.training.rng import generator_state, make_generator
 
 GENRES = ("Horror", "Romance", "Action")
 TRIAL = "lr=1e-3,r=30"
+GRID = "[grid]\nlr = [1e-3]\nratio = [30]\n"
 
 
 def write_experiment(exp: Path) -> Path:
@@ -75,6 +76,8 @@ BROKEN_RECORDS = [
     ("experiment.json", b"\xff\xfe{}", "not UTF-8 text (byte 0xff at line 1 column 1)"),
     ("experiment.json", "[]", "expected a JSON object {...}, found a list"),
     ("experiment.json", '{"select_metric": "val_map"}', "no key 'dataset'"),
+    ("experiment.json", '{"dataset": "d", "dataset_fingerprint": "0", "sweep_fingerprint": "1", "select_metric": "test_map"}',
+     "select_metric 'test_map' is not a validation metric (val_"),
     (f"{TRIAL}/trial_status.json", "garbage", "not valid JSON (line 1 column 1): Expecting value; restore it, or delete it"),
     (f"{TRIAL}/trial_status.json", "[]", "expected a JSON object {...}, found a list"),
     (f"{TRIAL}/final_scores.json", '{"metrics": ', "not valid JSON"),
@@ -82,7 +85,8 @@ BROKEN_RECORDS = [
     ("baselines.json", "", "empty, expected a JSON object"),
     ("baselines.json", '{"test": {}}', "no key 'dataset'"),
     (f"{TRIAL}/params.json", "{", "not valid JSON (line 1 column 2)"),
-    (f"{TRIAL}/params.json", '{"lr": "fast", "ratio": 30}', 'lr should be a number, found a string "fast"'),
+    (f"{TRIAL}/params.json", '{"lr": "fast", "ratio": 30, "epochs": 2}', 'lr should be a number, found a string "fast"'),
+    (f"{TRIAL}/params.json", '{"lr": 0.001, "ratio": 30}', "no key 'epochs'"),
 ]
 
 
@@ -170,6 +174,14 @@ def test_a_sweep_file_that_is_not_utf8_or_empty_or_misnamed_is_one_line_before_r
     nothing_written(tmp_path, before)
 
 
+def test_a_sweep_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    from tune_genres.sweep.sweep_file import load_sweep
+
+    sweep = tmp_path / "notepad.toml"
+    sweep.write_bytes(b"\xef\xbb\xbf" + GRID.encode())
+    assert load_sweep(sweep).grid["lr"] == [1e-3]
+
+
 def test_a_folder_given_as_the_sweep_file_and_a_set_value_that_is_not_utf8_are_one_line(tmp_path, capsys):
     good = tmp_path / "s.toml"
     good.write_text("[grid]\nlr = [1e-3]\nratio = [30]\n")
@@ -182,7 +194,6 @@ def test_a_folder_given_as_the_sweep_file_and_a_set_value_that_is_not_utf8_are_o
     nothing_written(tmp_path, before)
 
 
-GRID = "[grid]\nlr = [1e-3]\nratio = [30]\n"
 SPACE = "[search]\nalgorithm = 'random'\n[space]\nlr = [1e-3]\nratio = [30]\n"
 
 

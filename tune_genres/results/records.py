@@ -22,7 +22,10 @@ import json
 from pathlib import Path
 
 from dataset_builder.atomic import write_json_atomic, write_text_atomic
+from dataset_builder.errors import BadInput
 from dataset_builder.reading import read_json_object
+
+from ..training.metrics import SELECTABLE
 
 EXPERIMENT_FILE = "experiment.json"
 STATUS_FILE = "trial_status.json"
@@ -56,7 +59,12 @@ def write_experiment(exp_dir: Path, record: dict) -> None:
 
 def read_experiment(exp_dir: Path) -> dict | None:
     """experiment.json, or None for an experiment started before it was written."""
-    return read_json_object(exp_dir / EXPERIMENT_FILE, EXPERIMENT_REMEDY, EXPERIMENT_KEYS)
+    record = read_json_object(exp_dir / EXPERIMENT_FILE, EXPERIMENT_REMEDY, EXPERIMENT_KEYS)
+    if record is not None and record["select_metric"] not in SELECTABLE:
+        # A hand-edited choice: the test split must never choose, and an unknown name chooses nothing.
+        raise BadInput(f"{exp_dir / EXPERIMENT_FILE}: select_metric {record['select_metric']!r} is not a validation "
+                       f"metric ({', '.join(SELECTABLE)}); {EXPERIMENT_REMEDY}")
+    return record
 
 
 def write_final_scores(folder: Path, scores: dict) -> None:

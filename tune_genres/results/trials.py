@@ -26,8 +26,8 @@ from .records import read_experiment, read_final_scores, read_status
 
 # The metrics of the summary rows (val_* and test_*), in the order tables show them.
 SHOWN = ("map", "roc_auc_macro", "f1_macro", "f1_micro", "categorical_accuracy", "subset_accuracy", "hamming_loss")
-# Tune writes params.json as a trial starts; every trial of a sweep has a learning rate and a ratio.
-PARAMS_KEYS = {"lr": (int, float), "ratio": int}
+# Tune writes params.json as a trial starts: every trial's config has a learning rate, a ratio and its epochs.
+PARAMS_KEYS = {"lr": (int, float), "ratio": int, "epochs": int}
 PARAMS_REMEDY = "restore it or remove the trial's folder"
 
 

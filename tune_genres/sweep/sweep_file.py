@@ -32,7 +32,7 @@ from dataset_builder.reading import read_text
 from ..models.catalog import MODEL_NAMES, MODELS
 from ..training.hyperparameters import (AUGMENTS, DEFAULTS, FREEZE, HYPERPARAMETERS, LOSSES, OPTIMIZERS,
                                         POS_WEIGHTS, PRECISIONS, SCHEDULES, WEIGHTS)
-from ..training.metrics import RANKING_METRICS
+from ..training.metrics import SELECTABLE
 from .search_space import Distribution, parse_distribution
 from .toml_text import toml_text
 
@@ -117,8 +117,6 @@ TRAIN_KEYS: dict[str, Key] = {
     # torch.compile the training step (CUDA graphs on a GPU); slower on CPUs as measured, so off.
     "compile": Key(bool, False),
 }
-# Validation metrics: the only ones anything may be chosen by.
-SELECTABLE = tuple(f"val_{m}" for m in RANKING_METRICS)
 # Keys that were renamed: the old name gets a one-line error naming the new one.
 RENAMED = {"run.report_metric": "run.select_metric"}
 SCHEDULER_KEYS: dict[str, Key] = {
@@ -312,7 +310,8 @@ def load_sweep(path: str | Path, overrides: list[str] = ()) -> Sweep:
         raise BadInput(f"{path}: a folder, not a sweep file (such as sweeps/demo.toml)")
     if not path.is_file():
         raise BadInput(f"{path}: no such sweep file")
-    text = read_text(path, "a sweep file is TOML, which is UTF-8: save it as UTF-8")
+    # Windows editors may begin UTF-8 with a byte-order mark, which TOML's parser takes for a stray character.
+    text = read_text(path, "a sweep file is TOML, which is UTF-8: save it as UTF-8").removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
