@@ -14,6 +14,7 @@ from .errors import BadInput
 
 
 def read_bytes(path: Path) -> bytes:
+    """The file's bytes; BadInput when it cannot be read (no permission, a folder, an I/O error)."""
     try:
         return path.read_bytes()
     except OSError as e:
@@ -35,11 +36,6 @@ def read_text(path: Path, remedy: str) -> str:
     return decode_utf8(read_bytes(path), path, remedy)
 
 
-def _type_name(value) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(
-        type(value), "a number")
-
-
 def read_json_object(path: Path, remedy: str, required: dict[str, type | tuple[type, ...]] | None = None) -> dict | None:
     """The JSON object in `path`, or None when there is no such file.
 
@@ -57,20 +53,32 @@ def read_json_object(path: Path, remedy: str, required: dict[str, type | tuple[t
     except json.JSONDecodeError as e:
         raise BadInput(f"{path}: not valid JSON (line {e.lineno} column {e.colno}): {e.msg}; {remedy}") from None
     if not isinstance(value, dict):
-        raise BadInput(f"{path}: expected a JSON object {{...}}, found {_type_name(value)}; {remedy}")
-    for key, kind in (required or {}).items():
+        raise BadInput(f"{path}: expected a JSON object {{...}}, found {json_type(value)}; {remedy}")
+    for key, kinds in (required or {}).items():
         if key not in value:
             raise BadInput(f"{path}: no key {key!r}; {remedy}")
-        if not isinstance(value[key], kind) or (isinstance(value[key], bool) and bool not in _as_tuple(kind)):
-            raise BadInput(f"{path}: {key} should be {_expected(kind)}, found {_type_name(value[key])} "
+        if not is_of(value[key], kinds):
+            expected = " or ".join(dict.fromkeys(JSON_TYPES[kind] for kind in as_tuple(kinds)))
+            raise BadInput(f"{path}: {key} should be {expected}, found {json_type(value[key])} "
                            f"{json.dumps(value[key])[:40]}; {remedy}")
     return value
 
 
-def _as_tuple(kind) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
+# JSON's types as a user reads them (int and float are both a JSON number).
+JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+              bool: "true or false", type(None): "null"}
 
 
-def _expected(kind) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number", bool: "true or false"}
-    return " or ".join(dict.fromkeys(names[k] for k in _as_tuple(kind)))
+def json_type(value) -> str:
+    return JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def is_of(value, kinds: type | tuple[type, ...]) -> bool:
+    """isinstance, except that true and false are not numbers (Python's bool is an int)."""
+    if isinstance(value, bool):
+        return bool in as_tuple(kinds)
+    return isinstance(value, kinds)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from dataset_builder.errors import BadInput
@@ -20,10 +21,9 @@ def check_output_file(path: Path, flag: str) -> None:
     _check_folder_can_hold(path, flag)
 
 
-def check_output_folder(path: Path, flag: str, subfolders: list[str] = (), files: list[str] = ()) -> None:
-    """`flag DIR` names a folder to write into (created when missing): refuse a file there, or
-    where one of its `subfolders` or a file where a folder above it should be, or a folder where
-    one of its `files` should be."""
+def check_output_folder(path: Path, flag: str, subfolders: Sequence[str] = (), files: Sequence[str] = ()) -> None:
+    """`flag DIR` names a folder to write into (created when missing): refuse a file where it, a
+    folder above it or one of its `subfolders` should be, and a folder where one of its `files` should be."""
     if path.exists() and not path.is_dir():
         raise BadInput(f"{flag} {path}: is a file; name a folder to write into (it is created when missing)")
     _check_folder_can_hold(path, flag)
