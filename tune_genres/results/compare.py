@@ -14,7 +14,6 @@ report files (tables and pictures; never checkpoints) are copied beside the page
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -22,11 +21,13 @@ import pandas as pd
 
 from dataset_builder.atomic import write_atomic
 from dataset_builder.errors import BadInput
+from dataset_builder.reading import read_bytes
 
 from .charts import fmt
-from .records import read_experiment
+from .outputs import check_output_folder
+from .records import read_baselines, read_experiment
 from .report import best_trial, describe, grid_table_lines, top_trials_lines, write_report
-from .trials import group_label, grouping_keys, tabled_as_grid
+from .trials import check_experiment_folder, group_label, grouping_keys, tabled_as_grid
 
 # The metrics a grid's section tables: validation chose, test was scored once on the chosen weights.
 TABLED = ("val_map", "test_map", "test_roc_auc_macro", "test_categorical_accuracy")
@@ -40,16 +41,14 @@ class Experiment:
     """One experiment folder, its report refreshed."""
 
     def __init__(self, folder: Path):
-        if not folder.is_dir():
-            raise BadInput(f"{folder}: no such experiment folder")
+        check_experiment_folder(folder)
         report = write_report(folder)
         self.folder = folder
         self.name = folder.name
         self.table: pd.DataFrame = report["table"]
         self.select: str = report["select"]
         self.record = read_experiment(folder) or {}
-        baselines = folder / "baselines.json"
-        self.baselines = json.loads(baselines.read_text()) if baselines.is_file() else {}
+        self.baselines = read_baselines(folder) or {}
         self.ran = command_line(folder / "sweep.toml") or self.record.get("sweep", "?")
 
     @property
@@ -65,7 +64,8 @@ def command_line(sweep_copy: Path) -> str | None:
     (the driver writes that line only when there were overrides; otherwise the copy is verbatim)."""
     if not sweep_copy.is_file():
         return None
-    first = (sweep_copy.read_text().splitlines() or [""])[0]
+    # Shown, never parsed: a byte that is not UTF-8 (a hand-edited copy) shows as U+FFFD.
+    first = (read_bytes(sweep_copy).decode("utf-8", errors="replace").splitlines() or [""])[0]
     return first.removeprefix("# ") if first.startswith("# ") and " with --set " in first else None
 
 
@@ -152,8 +152,18 @@ def section_lines(exp: Experiment) -> list[str]:
 
 def write_comparison(folders: list[Path], out: Path | None) -> str:
     """The page; with out, also OUT/comparison.md and OUT/<experiment>/<report files>."""
+    if out is not None:  # before any report is refreshed
+        check_output_folder(out, "--out", subfolders=[f.name for f in folders], files=[PAGE])
     markdown, experiments = compare(folders)
     if out is not None:
+        publish(out, experiments, markdown)
+    return markdown
+
+
+def publish(out: Path, experiments: list[Experiment], markdown: str) -> None:
+    """OUT/<experiment>/<report files>, then OUT/comparison.md; each file whole or not at all, and a
+    write that fails on the way (a full disk) one line."""
+    try:
         out.mkdir(parents=True, exist_ok=True)
         for exp in experiments:
             target = out / exp.name
@@ -162,4 +172,6 @@ def write_comparison(folders: list[Path], out: Path | None) -> str:
                 if (exp.folder / name).is_file():
                     write_atomic(target / name, lambda p, src=exp.folder / name: shutil.copyfile(src, p))
         write_atomic(out / PAGE, lambda p: p.write_text(markdown))
-    return markdown
+    except OSError as e:
+        raise BadInput(f"--out {out}: cannot write there ({e.strerror or e}); the experiments and their "
+                       "refreshed reports are intact") from None

@@ -9,6 +9,11 @@
     <trial>/final_scores.json   for a trial ASHA stopped early: its best-epoch weights' test scores,
                              scored once by the driver at the end of the sweep (a finished trial
                              reports its own in its last result row)
+    baselines.json           the label-prior and majority scores on val and test (the driver's
+                             write_baselines), and the dataset's genres and split counts
+
+A record a user broke (hand-edited, truncated, not JSON) is one BadInput line naming it and what
+to do, through dataset_builder.reading, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,10 +22,26 @@ import json
 from pathlib import Path
 
 from dataset_builder.atomic import write_json_atomic, write_text_atomic
+from dataset_builder.errors import BadInput
+from dataset_builder.reading import read_json_object
+
+from ..training.metrics import SELECTABLE
 
 EXPERIMENT_FILE = "experiment.json"
 STATUS_FILE = "trial_status.json"
 FINAL_SCORES_FILE = "final_scores.json"
+BASELINES_FILE = "baselines.json"
+
+# What each record must hold for its readers (the report, compare, --resume), and what a user can
+# do when it does not: the remedy ends each record's one-line error.
+EXPERIMENT_KEYS = {"dataset": str, "dataset_fingerprint": str, "sweep_fingerprint": str, "select_metric": str}
+EXPERIMENT_REMEDY = "restore it or remove the experiment"
+STATUS_KEYS = {"status": str}
+STATUS_REMEDY = "restore it, or delete it (the trial then reads as running or interrupted)"
+FINAL_SCORES_KEYS = {"metrics": dict, "checkpoint": str}
+FINAL_SCORES_REMEDY = "restore it, or delete it and run the sweep again with --resume to score the trial again"
+BASELINES_KEYS = {"dataset": str, "genres": list}
+BASELINES_REMEDY = "restore it, or delete it (reports then show no baselines; the sweep with --resume writes it again)"
 
 
 def write_status(folder: Path, status: str, epochs: int) -> None:
@@ -29,7 +50,7 @@ def write_status(folder: Path, status: str, epochs: int) -> None:
 
 
 def read_status(folder: Path) -> dict | None:
-    return _read(folder / STATUS_FILE)
+    return read_json_object(folder / STATUS_FILE, STATUS_REMEDY, STATUS_KEYS)
 
 
 def write_experiment(exp_dir: Path, record: dict) -> None:
@@ -38,7 +59,12 @@ def write_experiment(exp_dir: Path, record: dict) -> None:
 
 def read_experiment(exp_dir: Path) -> dict | None:
     """experiment.json, or None for an experiment started before it was written."""
-    return _read(exp_dir / EXPERIMENT_FILE)
+    record = read_json_object(exp_dir / EXPERIMENT_FILE, EXPERIMENT_REMEDY, EXPERIMENT_KEYS)
+    if record is not None and record["select_metric"] not in SELECTABLE:
+        # A hand-edited choice: the test split must never choose, and an unknown name chooses nothing.
+        raise BadInput(f"{exp_dir / EXPERIMENT_FILE}: select_metric {record['select_metric']!r} is not a validation "
+                       f"metric ({', '.join(SELECTABLE)}); {EXPERIMENT_REMEDY}")
+    return record
 
 
 def write_final_scores(folder: Path, scores: dict) -> None:
@@ -46,8 +72,9 @@ def write_final_scores(folder: Path, scores: dict) -> None:
 
 
 def read_final_scores(folder: Path) -> dict | None:
-    return _read(folder / FINAL_SCORES_FILE)
+    return read_json_object(folder / FINAL_SCORES_FILE, FINAL_SCORES_REMEDY, FINAL_SCORES_KEYS)
 
 
-def _read(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+def read_baselines(exp_dir: Path) -> dict | None:
+    """baselines.json, or None for an experiment without it (its report then shows no baselines)."""
+    return read_json_object(exp_dir / BASELINES_FILE, BASELINES_REMEDY, BASELINES_KEYS)

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -30,18 +29,19 @@ from ..training.hyperparameters import HYPERPARAMETERS, format_setting
 from ..training.metrics import lower_is_better, metric_name
 from .charts import fmt, heatmap, learning_curves, parallel_coordinates
 from .importance import importance, importance_lines, swept_parameters
-from .records import read_experiment
+from .outputs import report_write_failure
+from .records import read_baselines, read_experiment
 from ..training.metrics import THRESHOLDED
-from .trials import SHOWN, group_label, grouping_keys, read_trials, select_metric, tabled_as_grid, trial_row
+from .trials import SHOWN, check_experiment_folder, group_label, grouping_keys, read_trials, select_metric, tabled_as_grid, trial_row
 
 
+@report_write_failure
 def write_report(exp_dir: str | os.PathLike, metric: str | None = None, partial: bool = False) -> dict:
     """metric: the one the table and heatmap show (default: the experiment's select_metric). The
     best trial is always the one its select_metric chose, whatever the table shows. `partial`: the
     sweep was interrupted, and results.md says so at the top."""
     exp_dir = Path(exp_dir)
-    if not exp_dir.is_dir():
-        raise BadInput(f"{exp_dir}: no such experiment folder")
+    check_experiment_folder(exp_dir)
     trials = read_trials(exp_dir)
     if not trials:
         raise BadInput(f"{exp_dir}: no trials here (expected folders holding params.json)")
@@ -51,8 +51,7 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None, partial:
     if metric not in table.columns:
         shown = ", ".join(c for c in table.columns if c.startswith(("val_", "test_", "last_")))
         raise BadInput(f"--metric {metric}: unknown; choose one of {shown}")
-    baselines_path = exp_dir / "baselines.json"
-    baselines = json.loads(baselines_path.read_text()) if baselines_path.is_file() else None
+    baselines = read_baselines(exp_dir)
 
     record = read_experiment(exp_dir) or {}
     ranked = not tabled_as_grid(table, record.get("search", "grid"))  # a search, or a grid of one cell

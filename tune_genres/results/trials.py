@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataset_builder.errors import BadInput
+from dataset_builder.reading import read_bytes, read_json_object
 
 from ..training.hyperparameters import HYPERPARAMETERS, format_setting
 from ..training.metrics import THRESHOLDED
@@ -25,6 +26,9 @@ from .records import read_experiment, read_final_scores, read_status
 
 # The metrics of the summary rows (val_* and test_*), in the order tables show them.
 SHOWN = ("map", "roc_auc_macro", "f1_macro", "f1_micro", "categorical_accuracy", "subset_accuracy", "hamming_loss")
+# Tune writes params.json as a trial starts: every trial's config has a learning rate, a ratio and its epochs.
+PARAMS_KEYS = {"lr": (int, float), "ratio": int, "epochs": int}
+PARAMS_REMEDY = "restore it or remove the trial's folder"
 
 
 @dataclass
@@ -40,11 +44,19 @@ class Trial:
         return self.rows[-1] if self.rows else {}
 
 
+def check_experiment_folder(exp_dir: Path) -> None:
+    """An experiment folder (STORAGE/NAME) is wanted: one line for a missing one, a file, or a trial's folder."""
+    if not exp_dir.is_dir():
+        raise BadInput(f"{exp_dir}: {'a file, not an' if exp_dir.exists() else 'no such'} experiment folder")
+    if (exp_dir / "params.json").is_file():
+        raise BadInput(f"{exp_dir}: a trial's folder, not an experiment's; pass its experiment folder, {exp_dir.parent}")
+
+
 def read_trials(exp_dir: Path) -> list[Trial]:
     trials = []
     for params in sorted(exp_dir.glob("*/params.json")):
         folder = params.parent
-        config = json.loads(params.read_text())
+        config = read_json_object(params, PARAMS_REMEDY, PARAMS_KEYS)
         checkpoint, history = furthest_checkpoint_history(folder)
         rows = merge_rows(logged_rows(folder / "result.json"), history)
         trials.append(Trial(folder, folder.name, config, rows, checkpoint))
@@ -61,17 +73,19 @@ def select_metric(exp_dir: Path, trials: list[Trial]) -> str:
 
 
 def logged_rows(result: Path) -> list[dict]:
-    """result.json's rows in order; a line cut off by a crash is skipped."""
+    """result.json's rows in order. A line that is not a JSON object (cut off by a crash, or bytes
+    that are not UTF-8) is skipped: a resumed run appends after it, so the rows after it stand,
+    and the furthest checkpoint's history holds the epochs a lost row described."""
+    if not result.is_file():
+        return []
     rows = []
-    if result.is_file():
-        for line in result.read_text().splitlines():
-            line = line.strip()
-            if line:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    # Cut off by a crash; a resumed run appends after it, so the rows after it stand too.
-                    continue
+    for line in read_bytes(result).splitlines():
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
 
 

@@ -24,10 +24,10 @@ from dataset_builder.store import Dataset, open_dataset
 
 from ..results.records import write_experiment
 from ..results.report import write_report
-from .experiment import check_experiment_folder, check_experiment_name, check_resume, experiment_record
+from .experiment import check_experiment_folder, check_resume, experiment_record
 from .experiment_lock import LOCK_FILE, experiment_lock, unlocked_storage_note
 from .interrupt import graceful_interrupt
-from .naming import TrialNamer
+from .naming import TrialNamer, check_experiment_name
 from .search import search_algorithm, searched_space
 from .precision_choice import check_precision, cluster_gpu_types, decide_precision, record_precision
 from .sweep_file import Sweep
@@ -334,11 +334,7 @@ def finish(exp_dir: str, dataset: Dataset, interrupted: bool) -> dict:
 
     if not interrupted:
         score_stopped_trials(Path(exp_dir), dataset)
-    try:
-        return write_report(exp_dir, partial=interrupted)
-    except OSError as e:
-        raise BadInput(f"{exp_dir}: cannot write the report there ({e.strerror or e}); the experiment is intact: "
-                       f"make room, then run `tune-genres report {exp_dir}`") from None
+    return write_report(exp_dir, partial=interrupted)
 
 
 def next_trial_index(exp_dir: str) -> int:

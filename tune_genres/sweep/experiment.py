@@ -70,13 +70,6 @@ def _lookup(record: dict, key: str):
 EXPERIMENT_MARKERS = ("experiment.json", "sweep.toml", "tuner.pkl", "experiment_state-*.json", ".driver.lock")
 
 
-def check_experiment_name(name: str, where: str) -> None:
-    """An experiment's name is one folder inside --storage: it can never point elsewhere."""
-    if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name or "\0" in name:
-        raise BadInput(f"{where} {name!r}: an experiment name is one folder name inside --storage (no '/', no "
-                       "leading '.', not absolute), such as paper-2")
-
-
 def check_experiment_folder(exp_dir: Path) -> None:
     """A sweep writes only into a new or empty folder, or one of its own experiments: never over a
     user's files, a dataset, or anything else that happens to share the name."""

@@ -1,11 +1,24 @@
-"""Short readable names for trials (`lr=1e-3,r=58`): the folder and the TensorBoard run of each.
+"""Names: the experiment's (one folder inside the storage), and short readable ones for trials
+(`lr=1e-3,r=58`): the folder and the TensorBoard run of each.
 
 A sampled sweep (random, tpe, or a repeated grid) puts the trial's index first and rounds drawn
 numbers to 3 significant digits (`0007_lr=3.16e-4,r=58,do=0.432`): the index keeps names unique."""
 
 from __future__ import annotations
 
+from dataset_builder.errors import BadInput
+
 from ..training.hyperparameters import SWEPT, format_value
+
+
+def check_experiment_name(name, where: str) -> None:
+    """An experiment's name is one folder inside --storage: it can never point elsewhere.
+    `where` says where the name came from ("--name", "FILE: name =")."""
+    if not isinstance(name, str) or not name:
+        raise BadInput(f"{where} {name!r}: expected a non-empty string, the experiment's folder name")
+    if name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name or "\0" in name:
+        raise BadInput(f"{where} {name!r}: an experiment name is one folder name inside --storage (no '/', no "
+                       "leading '.', not absolute), such as paper-2")
 
 
 def trial_name(config: dict, swept: list[str], index: int | None = None) -> str:

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -26,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from dataset_builder.errors import BadInput
+from dataset_builder.reading import read_text
 
 from ..models.catalog import MODEL_NAMES, MODELS
 from ..training.hyperparameters import (AUGMENTS, DEFAULTS, FREEZE, HYPERPARAMETERS, LOSSES, OPTIMIZERS,
                                         POS_WEIGHTS, PRECISIONS, SCHEDULES, WEIGHTS)
-from ..training.metrics import RANKING_METRICS
+from ..training.metrics import SELECTABLE
+from .naming import check_experiment_name
 from .search_space import Distribution, parse_distribution
 from .toml_text import toml_text
 
@@ -115,8 +118,6 @@ TRAIN_KEYS: dict[str, Key] = {
     # torch.compile the training step (CUDA graphs on a GPU); slower on CPUs as measured, so off.
     "compile": Key(bool, False),
 }
-# Validation metrics: the only ones anything may be chosen by.
-SELECTABLE = tuple(f"val_{m}" for m in RANKING_METRICS)
 # Keys that were renamed: the old name gets a one-line error naming the new one.
 RENAMED = {"run.report_metric": "run.select_metric"}
 SCHEDULER_KEYS: dict[str, Key] = {
@@ -257,6 +258,9 @@ BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 def parse_override(arg: str) -> tuple[list[str], Any]:
     """`--set KEY=VALUE` -> (["train", "epochs"], 2): VALUE in TOML syntax, or a bare word as a string."""
+    if not is_utf8(arg):
+        shown = os.fsencode(arg).decode("utf-8", errors="backslashreplace")
+        raise BadInput(f"--set {shown}: not UTF-8 text (the sweep's copy in the experiment is TOML, which is UTF-8)")
     key, eq, value = arg.partition("=")
     key = key.strip()
     if not eq or not key:
@@ -273,6 +277,16 @@ def parse_override(arg: str) -> tuple[list[str], Any]:
     if len(parts) > 2 or (len(parts) == 1 and parts[0] not in ("name", "description")):
         raise BadInput(f"--set {arg}: expected SECTION.KEY (such as train.epochs or space.lr), or name / description")
     return parts, parsed
+
+
+def is_utf8(arg: str) -> bool:
+    """False for a command-line argument holding bytes that were not UTF-8 (Python keeps them as
+    lone surrogates, which no file can be written with)."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -293,13 +307,19 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 def load_sweep(path: str | Path, overrides: list[str] = ()) -> Sweep:
     """A sweep file, with `--set KEY=VALUE` overrides applied (then validated as the file's own keys)."""
     path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"{path}: a folder, not a sweep file (such as sweeps/demo.toml)")
     if not path.is_file():
         raise BadInput(f"{path}: no such sweep file")
-    text = path.read_text()
+    # Windows editors may begin UTF-8 with a byte-order mark, which TOML's parser takes for a stray character.
+    text = read_text(path, "a sweep file is TOML, which is UTF-8: save it as UTF-8").removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"{path}: not valid TOML ({e})") from None
+    if not data and not overrides:
+        raise BadInput(f"{path}: no settings in it; a sweep needs at least [grid] lr = [...] and ratio = [...] "
+                       "(see sweeps/demo.toml)")
     if overrides:
         data = apply_overrides(data, list(overrides))
         text = f"# {path} with --set {' --set '.join(overrides)}\n" + toml_text(data)
@@ -356,6 +376,34 @@ def check_combinations(path: Path, grid: dict[str, list]) -> None:
                        f"(loss = {grid['loss']!r}); use loss = \"bce\"")
 
 
+def check_warmup(path: Path, data: dict, section: str, grid: dict[str, list], train: dict[str, Any],
+                 distributions: dict[str, Distribution]) -> None:
+    """A warm-up as long as training leaves the learning rate climbing to the end (training/loop.py's
+    lr_factor): refused whenever the sweep could draw such a pair (its longest warm-up against its
+    fewest epochs)."""
+    warmup = _extremes("warmup_epochs", grid, train, distributions)[1]
+    epochs = _extremes("epochs", grid, train, distributions)[0]
+    if warmup >= epochs:
+        raise BadInput(f"{path}: warmup_epochs {warmup} ({_key_where('warmup_epochs', data, section)}) is not below "
+                       f"epochs {epochs} ({_key_where('epochs', data, section)}): every epoch would still be warming "
+                       "up; lower warmup_epochs or raise epochs")
+
+
+def _extremes(key: str, grid: dict[str, list], train: dict[str, Any], distributions: dict[str, Distribution]):
+    """(lowest, highest) value the sweep may give `key`: a distribution's ends, a list's, or the [train] value."""
+    if key in distributions:
+        return distributions[key].low, distributions[key].high
+    values = grid[key] if key in grid else [train[key]]
+    return min(values), max(values)
+
+
+def _key_where(key: str, data: dict, section: str) -> str:
+    """Where the sweep set `key`: [grid]/[space] or [train] (`train.epochs (default 50)` when nowhere)."""
+    if key in data.get(section, {}):
+        return f"{section}.{key}"
+    return f"train.{key}" + ("" if key in data.get("train", {}) else f" (default {TRAIN_KEYS[key].default})")
+
+
 def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
     """A sweep file's content (parsed TOML) -> a validated Sweep; one-line BadInput naming `path` and the key."""
     for key in data:
@@ -386,8 +434,7 @@ def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
         return values
 
     name = data.get("name", path.stem)
-    if not isinstance(name, str) or not name:
-        raise BadInput(f"{path}: name: expected a non-empty string")
+    check_experiment_name(name, f"{path}: name =")
     run = section("run")
     scheduler = section("scheduler")
     scheduler["metric"] = scheduler["metric"] or run["select_metric"]
@@ -397,6 +444,7 @@ def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
         raise BadInput(f"{path}: {section_name}.{key} is a distribution, which a grid cannot enumerate: "
                        "set [search] algorithm = \"random\" or \"tpe\", or give a list")
     check_combinations(path, grid)
+    check_warmup(path, data, section_name, grid, train, distributions)
     return Sweep(
         path=path,
         name=name,

@@ -116,11 +116,15 @@ def load_checkpoint(directory: str | os.PathLike, map_location: torch.device | s
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several unrelated types for a file that is not a checkpoint
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise BadInput(f"{path}: not a readable tune-genres checkpoint ({first_line})") from None
+        raise BadInput(f"{path}: not a readable tune-genres checkpoint (cut off, or another kind of file: "
+                       f"{load_failure(e)})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise BadInput(f"{path}: checkpoint format {found!r}, this reader knows {CHECKPOINT_FORMAT}")
+    lacking = [key for key in ("model", "epoch", "meta") if key not in state]
+    lacking += [f"meta.{key}" for key in META_KEYS if key not in state.get("meta", {})]
+    if lacking:
+        raise BadInput(f"{path}: not a whole tune-genres checkpoint (no {', '.join(lacking)})")
     for key in state.keys() - set(CPU_ONLY):
         state[key] = moved(state[key], map_location)
     state["meta"]["size"] = tuple(state["meta"]["size"])
@@ -129,6 +133,14 @@ def load_checkpoint(directory: str | os.PathLike, map_location: torch.device | s
     state.setdefault("best_model", None)
     state.setdefault("thresholds", None)
     return state
+
+
+def load_failure(error: Exception) -> str:
+    """torch.load's error in a few words: its type and first sentence (its zip reader's runs on for
+    four more about how files get corrupted)."""
+    text = str(error).strip()
+    first = text.splitlines()[0].split(". ")[0] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def moved(value, device: torch.device | str):

@@ -8,12 +8,20 @@ from dataset_builder.errors import BadInput
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """'auto': CUDA when available, else CPU. Asking for CUDA where there is none is the user's to fix."""
+    """'auto': CUDA when available, else CPU. A device this machine lacks is the user's to fix: one line."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:  # torch's own message lists two dozen device types this tool never runs on
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise BadInput(f"--device {name}: expected auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BadInput(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise BadInput(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                       f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 

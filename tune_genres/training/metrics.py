@@ -39,6 +39,8 @@ METRICS = (
 THRESHOLDED = ("f1_micro", "f1_macro", "hamming_loss", "subset_accuracy")
 # What a scheduler or the report may rank trials by: the METRICS and the loss.
 RANKING_METRICS = (*METRICS, "loss")
+# What may choose (a trial's best epoch, ASHA's cut, the best trial): validation metrics only.
+SELECTABLE = tuple(f"val_{m}" for m in RANKING_METRICS)
 # THE direction of every metric: these are lower-is-better, every other one higher-is-better.
 LOWER_IS_BETTER = frozenset({"hamming_loss", "hamming_loss_tuned", "loss"})
 SPLIT_PREFIXES = ("best_", "last_", "train_", "val_", "test_")
