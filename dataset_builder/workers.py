@@ -4,7 +4,6 @@
 drawing posters is CPU work: one process per worker, every core by default. Downloading mostly
 waits on the network: one thread per worker, DOWNLOAD_WORKERS by default whatever the cores.
 
-
 Forked where the platform can fork: workers inherit the imports and need nothing pickled but
 their arguments. Each worker ends when its parent does: a parent killed with SIGKILL never shuts
 its pool down, and a forked worker holds both ends of its own task queue, so it would otherwise
