@@ -30,6 +30,7 @@ from support.http_fixtures import FakeWeb, make_jpeg  # noqa: E402
 from dataset_builder.download import DownloadOptions, download_collection  # noqa: E402
 from dataset_builder.images import open_poster  # noqa: E402
 from dataset_builder.raw import Poster  # noqa: E402
+from dataset_builder.workers import download_workers_help  # noqa: E402
 from figures import write_json  # noqa: E402
 
 
@@ -65,7 +66,7 @@ def main() -> None:
     ap.add_argument("--baseline-count", type=int, default=200, help="posters through the sequential loop (default 200)")
     ap.add_argument("--latency-ms", type=float, default=20.0)
     ap.add_argument("--per-host", type=int, default=DownloadOptions().per_host)
-    ap.add_argument("--workers", type=int, default=DownloadOptions().workers)
+    ap.add_argument("--workers", type=int, default=DownloadOptions().workers, help=download_workers_help())
     ap.add_argument("--repeat", type=int, default=3, help="downloader runs; the median is reported")
     ap.add_argument("--quick", action="store_true", help="400 posters, 50 for the baseline, 1 run")
     ap.add_argument("--json", type=Path, help="also write the figures here")

@@ -23,13 +23,15 @@ from .errors import BadInput, PosterError
 from .genres import multi_hot, select_genres
 from .images import STUDY_RATIOS, open_poster, resize_all, size_for_ratio
 from .destination import prepare_destination, replace_dir, temp_sibling
-from .raw import read_raw
+from .raw import PENDING, read_raw
 from .split import iterative_stratification
-from .workers import process_pool
+from .workers import cpu_workers, process_pool
 
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 # Posters per task: large enough to amortise inter-process calls, small enough for a live bar.
 CHUNK = 64
+# Bytes of image rows held at once when failed posters' rows are dropped from a written array.
+COPY_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -40,15 +42,26 @@ class BuildResult:
     splits: dict[str, int]
     dropped_no_genre: int
     failures: Counter = field(default_factory=Counter)
+    raw: Path | None = None
+    not_downloaded: int = 0  # titles of RAW with status pending: a download stopped before their poster
 
     def summary(self) -> str:
         failed = ", ".join(f"{n} {r}" for r, n in self.failures.most_common()) or "none"
         splits = ", ".join(f"{n} {name}" for name, n in self.splits.items())
+        pending = (f"{self.not_downloaded} titles left out because their poster was never downloaded "
+                   f"(status {PENDING}); " if self.not_downloaded else "")
         return (
             f"Built {self.root}: {self.count} posters ({splits}) labelled with {len(self.genres)} genres "
             f"({', '.join(self.genres)}); {self.dropped_no_genre} titles without any of them left out; "
-            f"posters that failed to decode: {failed}."
+            f"{pending}posters that failed to decode: {failed}."
         )
+
+    def download_note(self) -> str | None:
+        """One line for stderr when RAW's download was never finished: what to do before building."""
+        if not self.not_downloaded:
+            return None
+        return (f"{self.raw}: {self.not_downloaded} titles have no poster yet (status {PENDING}: their download "
+                f"was stopped); finish it by rerunning the import or imdb command that wrote {self.raw}, then build again")
 
 
 def parse_ratios(text: str) -> list[int]:
@@ -108,12 +121,14 @@ def build(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BuildResult(
-        out,
-        len(posters),
-        genres,
-        {name: len(idx) for name, idx in splits.items()},
-        len(usable) - len(keep),
-        failures,
+        root=out,
+        count=len(posters),
+        genres=genres,
+        splits={name: len(idx) for name, idx in splits.items()},
+        dropped_no_genre=len(usable) - len(keep),
+        failures=failures,
+        raw=Path(raw_dir),
+        not_downloaded=len(collection.pending),
     )
 
 
@@ -135,7 +150,7 @@ def _write_images(folder: Path, paths: list[str], ratios: list[int], workers: in
     ok = np.zeros(n, dtype=bool)
     source_sizes = np.zeros((n, 2), dtype=np.int64)
     failures: Counter = Counter()
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = cpu_workers(workers)
     chunks = [range(start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
     with process_pool(workers, initializer=_open_outputs, initargs=(files, sizes)) as pool:
         jobs = [pool.submit(_convert_chunk, chunk.start, [paths[i] for i in chunk]) for chunk in chunks]
@@ -181,13 +196,32 @@ def _drop_rows(folder: Path, ratios: list[int], ok: np.ndarray) -> None:
     """Rewrite each image array without the rows whose poster failed to decode."""
     for r in ratios:
         path = folder / store.images_file(r)
-        old = np.load(path, mmap_mode="r")
         compact = folder / f".compact-{path.name}"
-        new = np.lib.format.open_memmap(compact, mode="w+", dtype=np.uint8, shape=(int(ok.sum()),) + old.shape[1:])
-        new[:] = old[ok]
-        new.flush()
-        del old, new
+        _copy_kept_rows(path, compact, ok)
         os.replace(compact, path)
+
+
+def _copy_kept_rows(source: Path, target: Path, keep: np.ndarray) -> None:
+    """Write the rows of the .npy at `source` where `keep` is True to a new .npy at `target`, in order.
+
+    A ratio's array can be gigabytes: it goes through COPY_BYTES of rows at a time (twice that
+    held at most: the rows read and those kept), by plain reads and writes. Not a memory map:
+    every page of a mapping touched counts against this process until it is closed.
+    """
+    shape, dtype, offset = store.npy_header(source)
+    row_shape = tuple(shape[1:])
+    row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
+    rows_per_copy = max(1, COPY_BYTES // row_bytes)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": (int(keep.sum()),) + row_shape}
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        np.lib.format.write_array_header_1_0(dst, header)
+        src.seek(offset)
+        for start in range(0, shape[0], rows_per_copy):
+            block = np.empty((min(rows_per_copy, shape[0] - start),) + row_shape, dtype)
+            if src.readinto(memoryview(block).cast("B")) != block.nbytes:
+                raise OSError(f"{source}: shorter than its header says")
+            dst.write(block[keep[start:start + len(block)]].data)
 
 
 def _write_labels_and_splits(folder, posters, labels, genres, fractions, seed) -> dict[str, np.ndarray]:
@@ -224,7 +258,9 @@ def _manifest(raw_dir, collection, genres_spec, genres, ratios, seed, fractions,
         "source": {
             "raw": str(Path(raw_dir).resolve()),
             "posters_csv_sha256": store.sha256_of(Path(raw_dir) / "posters.csv"),
+            "titles": len(collection.posters),
             "usable_posters": len(collection.usable),
+            "pending_posters": len(collection.pending),  # never downloaded: the download was stopped
         },
         "genre_selection": genres_spec,
         "genres": genres,

@@ -34,9 +34,9 @@ from .destination import Inputs, check_destination, holds_only, remove_leftovers
 from .errors import BadInput, PosterError
 from .images import open_poster
 from .net import Cancelled, NetFailure, exception_failure, finished_batches, is_retryable, status_failure, with_retries
-from .raw import IMAGES_DIR, OK, POSTERS_CSV, RAW_COLLECTION, Failure, Poster, RawCollection, read_raw, summary, write_tables
+from .raw import IMAGES_DIR, OK, PENDING, POSTERS_CSV, RAW_COLLECTION, Failure, Poster, RawCollection, read_raw, summary, write_tables
+from .workers import DOWNLOAD_WORKERS, add_workers_argument, check_workers, download_workers_help
 
-PENDING = "pending"  # status of a title not fetched yet (seen in checkpoints of a stopped run)
 TEMP_MARK = ".part-"  # temporary image files: ".<id>.part-<pid>-<thread>"
 USER_AGENT = "tune-genres-dataset-builder/0.1 (poster downloader; python-requests)"
 # Leading bytes of the formats posters come in -> the extension the file is saved under.
@@ -45,7 +45,7 @@ MAGIC = [(b"\xff\xd8\xff", ".jpg"), (b"\x89PNG", ".png"), (b"GIF8", ".gif"), (b"
 
 @dataclass
 class DownloadOptions:
-    workers: int = 32  # threads; more than per_host so that several hosts are served at once
+    workers: int = DOWNLOAD_WORKERS  # threads; more than per_host so that several hosts are served at once
     per_host: int = 8  # concurrent requests to one host: polite, and enough for 200+ posters/s
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 20.0  # between two bytes
@@ -60,12 +60,12 @@ def add_download_arguments(parser: argparse.ArgumentParser, workers: bool = True
     """The downloader's flags, shared by every command that downloads.
 
     `workers=False` for a command that already has its own --workers (its value, when given,
-    is then the number of download threads too).
+    is then the number of posters downloaded at once too).
     """
     d = DownloadOptions()
     g = parser.add_argument_group("downloading")
     if workers:
-        g.add_argument("--workers", type=int, default=d.workers, help=f"download threads (default {d.workers})")
+        add_workers_argument(g, download_workers_help())
     g.add_argument("--per-host", type=int, default=d.per_host, help=f"concurrent requests to one host (default {d.per_host})")
     g.add_argument("--connect-timeout", type=float, default=d.connect_timeout_s, help=f"seconds (default {d.connect_timeout_s:g})")
     g.add_argument("--read-timeout", type=float, default=d.read_timeout_s, help=f"seconds between bytes (default {d.read_timeout_s:g})")
@@ -75,10 +75,10 @@ def add_download_arguments(parser: argparse.ArgumentParser, workers: bool = True
 
 
 def download_options(args: argparse.Namespace) -> DownloadOptions:
+    check_workers(args.workers)
     workers = args.workers if args.workers is not None else DownloadOptions().workers
-    for flag in ("workers", "per_host"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise BadInput(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected at least 1")
+    if args.per_host < 1:
+        raise BadInput(f"--per-host {args.per_host}: expected at least 1")
     for flag in ("connect_timeout", "read_timeout", "max_mb", "checkpoint"):
         if getattr(args, flag) <= 0:
             raise BadInput(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a positive number")
@@ -321,70 +321,103 @@ def download_collection(
     `overwrite` and `inputs` go to `check_folder`, unless `raw_dir` is what it returned already.
     Returns the report; its `summary()` is the paragraph to print. Ctrl-C saves the tables, then re-raises.
     """
-    o = options or DownloadOptions()
+    options = options or DownloadOptions()
+    _check_unique_ids(posters)
+    target = raw_dir if isinstance(raw_dir, DownloadFolder) else check_folder(Path(raw_dir), overwrite, inputs)
+    prepare_folder(target)
+    run = _plan_run(posters, target.folder, known_failures, skipped)
+    run.save()  # from the start, posters.csv lists every title, those still to fetch as pending
+    _fetch_all(run, options)  # on Ctrl-C, saves what is done and re-raises
+    run.save()
+    if target.staged:
+        replace_when_complete(target, run.report)
+    return run.report
+
+
+def _check_unique_ids(posters: list[Poster]) -> None:
     seen: set[str] = set()
     for p in posters:
         if p.id in seen:
             raise BadInput(f"duplicate id {p.id} in the posters to download")
         seen.add(p.id)
-    target = raw_dir if isinstance(raw_dir, DownloadFolder) else check_folder(Path(raw_dir), overwrite, inputs)
-    prepare_folder(target)
-    folder = target.folder  # RAW, or the staging folder that will replace it
+
+
+@dataclass
+class _Run:
+    """One download in progress: every title, those left to fetch, and the tables saved as it goes."""
+
+    folder: Path  # RAW, or the staging folder that will replace it
+    posters: list[Poster]  # every title, in order; each one's status and file change as it is fetched
+    todo: list[Poster]
+    failures: dict[str, Failure]  # by id: this run's, and an earlier run's not worth asking again
+    skipped: tuple[Failure, ...]
+    report: DownloadReport
+
+    def save(self) -> None:
+        """Rewrite posters.csv and failures.csv (atomically) as they stand now."""
+        ordered = [self.failures[p.id] for p in self.posters if p.id in self.failures] + list(self.skipped)
+        write_tables(self.folder, self.posters, ordered)
+        self.report.collection = RawCollection(self.folder, self.posters, ordered)
+
+    def record(self, poster: Poster, fetched: Future) -> None:
+        """A finished fetch: the poster's file, or its failure, counted in the report."""
+        try:
+            rel, size = fetched.result()
+        except PosterError as e:
+            poster.file, poster.status = "", e.reason
+            self.failures[poster.id] = Failure(poster.id, e.reason, e.detail)
+            self.report.failed[e.reason] += 1
+            return
+        poster.file, poster.status = rel, OK
+        self.report.fetched += 1
+        self.report.bytes += size
+
+
+def _plan_run(posters: list[Poster], folder: Path, known_failures, skipped) -> _Run:
+    """What an earlier run in `folder` settled is kept; the rest is left to fetch."""
     todo, kept, repeated, carried = _plan(posters, folder, {f.id: f for f in known_failures})
     report = DownloadReport(RawCollection(folder, posters), kept=kept, known_failures=repeated)
-    failures: dict[str, Failure] = carried
+    return _Run(folder, posters, todo, carried, tuple(skipped), report)
+
+
+def _fetch_all(run: _Run, o: DownloadOptions) -> None:
+    """Fetch `run.todo` on `o.workers` threads, saving the tables every `o.checkpoint_s`."""
     stop = threading.Event()
-    downloader = Downloader(folder / IMAGES_DIR, o, stop)
-
-    def save() -> None:
-        ordered = [failures[p.id] for p in posters if p.id in failures] + list(skipped)
-        write_tables(folder, posters, ordered)
-        report.collection = RawCollection(folder, posters, ordered)
-
-    save()
-    started = time.monotonic()
+    downloader = Downloader(run.folder / IMAGES_DIR, o, stop)
     running: dict[Future, Poster] = {}
-    last_save = time.monotonic()
-    bar = tqdm(total=len(todo), desc="download", unit="poster", smoothing=0.1, disable=not todo)
+    bar = tqdm(total=len(run.todo), desc="download", unit="poster", smoothing=0.1, disable=not run.todo)
     pool = ThreadPoolExecutor(o.workers, thread_name_prefix="download")
+    started = last_save = time.monotonic()
     try:
-        for done in finished_batches(pool, downloader.fetch, todo, running, o.workers * 2):
+        for done in finished_batches(pool, downloader.fetch, run.todo, running, o.workers * 2):
             for future in done:
-                p = running.pop(future)
-                try:
-                    rel, size = future.result()
-                    p.file, p.status = rel, OK
-                    report.fetched += 1
-                    report.bytes += size
-                except PosterError as e:
-                    p.file, p.status = "", e.reason
-                    failures[p.id] = Failure(p.id, e.reason, e.detail)
-                    report.failed[e.reason] += 1
+                run.record(running.pop(future), future)
                 bar.update()
-            bar.set_postfix(ok=report.fetched, failed=sum(report.failed.values()), refresh=False)
+            bar.set_postfix(ok=run.report.fetched, failed=sum(run.report.failed.values()), refresh=False)
             if time.monotonic() - last_save > o.checkpoint_s:
-                save()
+                run.save()
                 last_save = time.monotonic()
     except BaseException:
-        # Ctrl-C (or anything else): let the requests in flight end, then save what is done.
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        for future, p in running.items():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                p.file, p.status = future.result()[0], OK
-        bar.close()
-        save()
-        done_now = sum(1 for p in posters if p.status == OK)
-        print(f"download stopped: {done_now} usable posters saved in {folder}; rerun the same command to fetch the rest")
+        _save_on_interrupt(run, stop, pool, running, bar)
         raise
     pool.shutdown(wait=True)
     bar.close()
-    report.seconds = time.monotonic() - started
-    report.hosts = downloader.hosts_seen
-    save()
-    if target.staged:
-        replace_when_complete(target, report)
-    return report
+    run.report.seconds = time.monotonic() - started
+    run.report.hosts = downloader.hosts_seen
+
+
+def _save_on_interrupt(run: _Run, stop: threading.Event, pool: ThreadPoolExecutor,
+                       running: dict[Future, Poster], bar: tqdm) -> None:
+    """Ctrl-C (or anything else): let the requests in flight end, keep the posters they wrote, save."""
+    stop.set()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for future, p in running.items():
+        if future.done() and not future.cancelled() and future.exception() is None:
+            p.file, p.status = future.result()[0], OK
+    bar.close()
+    run.save()
+    done_now = sum(1 for p in run.posters if p.status == OK)
+    print(f"download stopped: {done_now} usable posters saved in {run.folder}; rerun the same command to fetch the rest")
 
 
 def replace_when_complete(target: DownloadFolder, report: DownloadReport) -> None:

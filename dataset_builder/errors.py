@@ -16,3 +16,7 @@ class PosterError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+    def __reduce__(self):
+        # Crosses from a worker process intact (by default only the joined message would).
+        return PosterError, (self.reason, self.detail)

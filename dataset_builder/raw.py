@@ -3,7 +3,8 @@
 A raw collection is a folder:
 
     posters.csv    one row per title: id, title, year, genres ("|"-joined), url, file, status
-                   (status is "ok" when `file` holds a usable poster, else the failure reason)
+                   (status is "ok" when `file` holds a usable poster, "pending" when a download
+                   stopped before reaching it, else the failure reason)
     images/        the posters, named <id><ext> (ext as the source had it, ".jpg" usually)
     failures.csv   one row per failed item: id, reason, detail
 
@@ -31,6 +32,7 @@ IMAGES_DIR = "images"
 POSTER_COLUMNS = ["id", "title", "year", "genres", "url", "file", "status"]
 FAILURE_COLUMNS = ["id", "reason", "detail"]
 OK = "ok"
+PENDING = "pending"  # a title an interrupted download never reached: no poster yet, no failure either
 URL_CACHE = "poster-urls.jsonl"  # `imdb`'s cache of poster-API answers, kept in the collection by default
 
 
@@ -76,6 +78,11 @@ class RawCollection:
     @property
     def usable(self) -> list[Poster]:
         return [p for p in self.posters if p.status == OK]
+
+    @property
+    def pending(self) -> list[Poster]:
+        """Titles whose poster was never downloaded: the download was stopped before them."""
+        return [p for p in self.posters if p.status == PENDING]
 
     def failure_counts(self) -> Counter:
         return Counter(f.reason for f in self.failures)

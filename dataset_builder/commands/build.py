@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..build import DEFAULT_FRACTIONS, build, parse_ratios
 from ..errors import BadInput
 from ..images import STUDY_RATIOS
+from ..workers import add_workers_argument, check_workers, cpu_workers_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUT when it holds what dataset-builder wrote "
                    "(never other files, nor RAW)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
+    add_workers_argument(p, cpu_workers_help("decoded and resized"))
     p.set_defaults(func=run)
 
 
@@ -56,8 +58,11 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
 def run(args: argparse.Namespace) -> int:
     ratios = parse_ratios(args.ratios)
     fractions = parse_fractions(args.split)
-    if args.workers is not None and args.workers < 1:
-        raise BadInput(f"--workers {args.workers}: expected 1 or more")
+    check_workers(args.workers)
     result = build(args.raw, args.out, args.genres, ratios, args.seed, fractions, args.overwrite, args.workers)
     print(result.summary())
+    note = result.download_note()
+    if note:
+        # Not a refusal: the posters there are usable, but the dataset lacks titles it would hold.
+        print(f"dataset-builder: note: {note}", file=sys.stderr)
     return 0

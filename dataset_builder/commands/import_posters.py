@@ -10,6 +10,7 @@ from ..download import add_download_arguments, download_collection, download_opt
 from ..raw import summary
 from ..sources.local_images import import_local
 from ..sources.tables import FORMATS, CsvColumns, read_table, unify_genre_case
+from ..workers import add_workers_argument, check_workers, cpu_workers_help, download_workers_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=Path, help="folder of poster images")
     p.add_argument("--overwrite", action="store_true", help="replace RAW when it holds what dataset-builder wrote "
                    "(never other files, nor the CSV or images imported); the old collection stays whole until the new one is")
-    p.add_argument("--workers", type=int, default=None, help="parallel decoders with --images (default: every core); download threads without it")
+    add_workers_argument(p, f"with --images, {cpu_workers_help('checked')}; without, {download_workers_help()}")
     add_download_arguments(p, workers=False)  # used when --images is not given: the CSV's URLs are downloaded
     defaults = CsvColumns()
     for field in ("id", "genres", "url", "file", "title", "year"):
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_workers(args.workers)
     columns = CsvColumns(
         id=args.id_column,
         genres=args.genres_column,

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import BadInput
 from ..raw import summary
 from ..sources.synthetic import GENRES, write_collection
+from ..workers import add_workers_argument, cpu_workers, cpu_workers_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("raw", type=Path, metavar="RAW", help="raw collection folder to write")
     p.add_argument("--count", type=int, default=2000, help="posters to generate (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical posters (default 0)")
-    p.add_argument("--workers", type=int, default=2, help="generator processes (default 2)")
+    add_workers_argument(p, cpu_workers_help("drawn"))
     p.add_argument("--overwrite", action="store_true", help="replace RAW when it holds what dataset-builder wrote "
                    "(never other files)")
     p.set_defaults(func=run)
@@ -33,14 +34,13 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--count: expected a whole number of posters >= 1, got {args.count}")
     if args.seed < 0:
         raise BadInput(f"--seed: expected a whole number >= 0, got {args.seed}")
-    if args.workers < 1:
-        raise BadInput(f"--workers: expected at least 1, got {args.workers}")
+    workers = cpu_workers(args.workers)
     start = time.perf_counter()
-    collection = write_collection(args.raw, args.count, args.seed, overwrite=args.overwrite, workers=args.workers)
+    collection = write_collection(args.raw, args.count, args.seed, overwrite=args.overwrite, workers=workers)
     seconds = time.perf_counter() - start
     print(
         summary(collection, f"synthetic posters (seed {args.seed}, {len(GENRES)} genres)")
-        + f" Generated in {seconds:.1f} s ({args.count / seconds:.0f} posters/s with {args.workers} "
-        f"worker process{'es' if args.workers > 1 else ''}, JPEG encoding and writing included)."
+        + f" Generated in {seconds:.1f} s ({args.count / seconds:.0f} posters/s with {workers} "
+        f"worker process{'es' if workers > 1 else ''}, JPEG encoding and writing included)."
     )
     return 0

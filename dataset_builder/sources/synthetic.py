@@ -50,7 +50,7 @@ from tqdm import tqdm
 
 from ..images import BASE_SIZE
 from ..raw import Poster, RawCollection, RawCollectionWriter
-from ..workers import process_pool
+from ..workers import cpu_workers, process_pool
 
 WIDTH, HEIGHT = BASE_SIZE
 
@@ -418,8 +418,11 @@ def generate(seed: int, count: int, workers: int = 2) -> Iterator[SyntheticPoste
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def write_collection(dest: str | os.PathLike, count: int, seed: int, overwrite: bool = False, workers: int = 2) -> RawCollection:
-    """Generate `count` posters with `seed` into a raw collection at `dest` (atomically)."""
+def write_collection(dest: str | os.PathLike, count: int, seed: int, overwrite: bool = False,
+                     workers: int | None = None) -> RawCollection:
+    """Generate `count` posters with `seed` into a raw collection at `dest` (atomically), drawn by
+    `workers` processes (default: every core)."""
+    workers = cpu_workers(workers)
     with RawCollectionWriter(dest, overwrite=overwrite) as writer:
         for poster in tqdm(generate(seed, count, workers), total=count, desc="synthetic", unit="poster"):
             path, rel = writer.image_path(poster.id)

@@ -8,14 +8,16 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections import Counter
 
 import numpy as np
 import pytest
 
+from dataset_builder import build as build_module
 from dataset_builder.cli import main
 from dataset_builder.errors import BadInput
-from dataset_builder.raw import read_raw
+from dataset_builder.raw import read_raw, write_tables
 from dataset_builder.store import open_dataset, sha256_of
 from support.posters import GENRES, coloured_raw, colour_of, learnable_raw
 from support.processes import children_of, interruptible, is_alive, killed_at_exit, wait_for, while_running
@@ -126,6 +128,75 @@ def test_broken_poster_at_build_time_is_skipped_and_counted(tmp_path, capsys):
     assert "tt0000004" not in set(ds.ids)
     row = list(ds.ids).index("tt0000005")
     assert np.abs(ds.images(58)[row].reshape(-1, 3).mean(axis=0) - colour_of(5)).max() < 6
+
+
+def test_broken_posters_rows_are_dropped_keeping_every_other_row_aligned(tmp_path, capsys, monkeypatch):
+    # Copied a few rows at a time, so that chunk edges fall beside dropped rows.
+    monkeypatch.setattr(build_module, "COPY_BYTES", 3 * 268 * 182 * 3)
+    coloured_raw(tmp_path / "raw", 40, genres_of)
+    broken = {1, 2, 9, 22, 39}  # the first kept title is 3; 39 is the last row
+    for i in broken:
+        (tmp_path / "raw" / "images" / f"tt{i:07d}.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    code, out, _ = run(capsys, "build", tmp_path / "raw", tmp_path / "ds", "--genres", "Drama,Comedy", "--ratios", "30,100")
+    assert code == 0 and f"failed to decode: {len(broken)} not-an-image" in out
+    ds = open_dataset(tmp_path / "ds")
+    kept = [i for i in range(40) if i not in broken and {"Drama", "Comedy"} & set(genres_of(i))]
+    assert list(ds.ids) == [f"tt{i:07d}" for i in kept]
+    for ratio in (30, 100):
+        colours = ds.images(ratio).reshape(len(kept), -1, 3).mean(axis=1)
+        assert np.abs(colours - [colour_of(i) for i in kept]).max() < 6, f"a row of ratio {ratio} is not its title's"
+    assert ds.labels.tolist() == [[int(g in genres_of(i)) for g in ("Drama", "Comedy")] for i in kept]
+
+
+def test_dropping_rows_holds_a_bounded_chunk_in_memory(tmp_path, monkeypatch):
+    """A ratio's array can be gigabytes: dropping failed rows copies it a chunk at a time."""
+    monkeypatch.setattr(build_module, "COPY_BYTES", 2**20, raising=False)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (300, 268, 182, 3), dtype=np.uint8)  # 44 MB
+    np.save(tmp_path / "images_r100.npy", images)
+    ok = rng.random(300) < 0.9
+    expected = tmp_path / "expected.npy"
+    np.save(expected, images[ok])
+    del images
+    tracemalloc.start()
+    try:
+        build_module._drop_rows(tmp_path, [100], ok)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (tmp_path / "images_r100.npy").read_bytes() == expected.read_bytes()  # header and rows, in order
+    assert peak < 3 * 2**20, f"{peak / 2**20:.0f} MiB held at once to drop {int((~ok).sum())} rows of 44 MB"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["expected.npy", "images_r100.npy"]
+
+
+def stop_download_before(raw, ids: set[str]) -> None:
+    """Make `raw` what a download stopped midway leaves: `ids` still pending, with no image."""
+    collection = read_raw(raw)
+    for p in collection.posters:
+        if p.id in ids:
+            (raw / p.file).unlink()
+            p.status, p.file = "pending", ""
+    write_tables(raw, collection.posters, collection.failures)
+
+
+def test_titles_never_downloaded_are_counted_and_noted(tmp_path, capsys):
+    coloured_raw(tmp_path / "raw", 30, genres_of)
+    args = ["--genres", "Drama,Comedy", "--ratios", "30"]
+    code, out, err = run(capsys, "build", tmp_path / "raw", tmp_path / "whole", *args)
+    assert code == 0 and "never downloaded" not in out and "note:" not in err
+
+    pending = {"tt0000003", "tt0000010", "tt0000020"}
+    stop_download_before(tmp_path / "raw", pending)
+    code, out, err = run(capsys, "build", tmp_path / "raw", tmp_path / "ds", *args)
+    assert code == 0, err  # a note, not a refusal
+    assert "; 3 titles left out because their poster was never downloaded (status pending);" in out
+    assert err.splitlines()[-1] == (
+        f"dataset-builder: note: {tmp_path / 'raw'}: 3 titles have no poster yet (status pending: their download was "
+        f"stopped); finish it by rerunning the import or imdb command that wrote {tmp_path / 'raw'}, then build again")
+    ds = open_dataset(tmp_path / "ds")
+    assert not pending & set(ds.ids) and len(ds.ids) == len(open_dataset(tmp_path / "whole").ids) - 3
+    assert {k: ds.manifest["source"][k] for k in ("titles", "usable_posters", "pending_posters")} == {
+        "titles": 30, "usable_posters": 27, "pending_posters": 3}
 
 
 @pytest.mark.parametrize(

@@ -203,7 +203,6 @@ def test_cli_writes_a_collection_and_summarises_it(tmp_path, capsys):
     [
         (["--count", "0"], "--count: expected a whole number of posters >= 1, got 0"),
         (["--seed", "-1"], "--seed: expected a whole number >= 0, got -1"),
-        (["--workers", "0"], "--workers: expected at least 1, got 0"),
     ],
 )
 def test_cli_bad_flags_are_one_line_exit_2(tmp_path, capsys, flags, message):
