@@ -2,7 +2,8 @@
 report's tests and timings: no Ray, no training.
 
 Per trial: params.json (its config), result.json (a row per epoch as the trainable logs it, the
-last with its test scores) and trial_status.json; beside them experiment.json and baselines.json.
+last with its test scores) and its record, trial.json, as the driver writes it from those rows;
+beside them experiment.json and baselines.json.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import random
 from pathlib import Path
 
+from tune_genres.results.trial_record import add_result, ended, new_record, write_record
 from tune_genres.sweep.naming import trial_name
 
 SHOWN_METRICS = ("map", "roc_auc_macro", "f1_macro", "f1_micro", "categorical_accuracy", "subset_accuracy", "hamming_loss")
@@ -25,7 +27,7 @@ def write_made_up_search(exp: Path, count: int, epochs: int = 6, seed: int = 0) 
     scores best on validation and was drawn with weight decay BEST_WEIGHT_DECAY."""
     draw = random.Random(seed)
     exp.mkdir(parents=True)
-    write_json(exp / "experiment.json", {"select_metric": "val_map", "search": "random", "sweep": "made-up.toml"})
+    write_json(exp / "experiment.json", experiment_record("random"))
     write_json(exp / "baselines.json", made_up_baselines())
     for index in range(count):
         config = {"lr": 10 ** draw.uniform(-4, -2), "ratio": 58, "dropout": draw.uniform(0.0, 0.7),
@@ -40,7 +42,7 @@ def write_made_up_search(exp: Path, count: int, epochs: int = 6, seed: int = 0) 
 def write_made_up_grid(exp: Path, lrs: list[float], ratios: list[int], losses: list[str], epochs: int = 4) -> None:
     """Every lr x ratio x loss of a grid, finished; the best at the highest ratio, lowest lr, bce."""
     exp.mkdir(parents=True)
-    write_json(exp / "experiment.json", {"select_metric": "val_map", "search": "grid", "sweep": "made-up.toml"})
+    write_json(exp / "experiment.json", experiment_record("grid"))
     write_json(exp / "baselines.json", made_up_baselines())
     for lr in lrs:
         for ratio in ratios:
@@ -66,12 +68,21 @@ def write_trial(folder: Path, config: dict, peak: float) -> None:
     rows[-1].update({f"test_{m}": scores(peak - 0.03)[m] for m in SHOWN_METRICS})
     rows[-1].update({f"last_test_{m}": scores(rows[-1]["val_map"] - 0.03)[m] for m in SHOWN_METRICS})
     (folder / "result.json").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    write_json(folder / "trial_status.json", {"status": "TERMINATED", "epochs": epochs})
+    record = new_record(folder.name, config)
+    for row in rows:
+        add_result(record, row)
+    ended(record, errored=False)
+    write_record(folder, record)
 
 
 def scores(level: float) -> dict:
     """Every shown metric at about `level` (the hamming loss the other way round)."""
     return {m: (1 - level) / 2 if m == "hamming_loss" else level for m in SHOWN_METRICS}
+
+
+def experiment_record(search: str) -> dict:
+    return {"dataset": "made-up", "dataset_fingerprint": "0" * 16, "sweep": "made-up.toml", "sweep_fingerprint": "1" * 16,
+            "select_metric": "val_map", "search": search}
 
 
 def made_up_baselines() -> dict:

@@ -37,7 +37,6 @@ def write_experiment(exp: Path) -> Path:
         (folder / "params.json").write_text(json.dumps({"lr": lr, "ratio": 30, "epochs": 2}))
         rows = [{"epoch": e, "val_map": 0.3 + e / 10, "best_val_map": 0.3 + e / 10, "best_epoch": e} for e in (1, 2)]
         (folder / "result.json").write_text("".join(json.dumps(row) + "\n" for row in rows))
-        (folder / "trial_status.json").write_text(json.dumps({"status": "TERMINATED", "epochs": 2}))
     return exp
 
 
@@ -78,10 +77,11 @@ BROKEN_RECORDS = [
     ("experiment.json", '{"select_metric": "val_map"}', "no key 'dataset'"),
     ("experiment.json", '{"dataset": "d", "dataset_fingerprint": "0", "sweep_fingerprint": "1", "select_metric": "test_map"}',
      "select_metric 'test_map' is not a validation metric (val_"),
-    (f"{TRIAL}/trial_status.json", "garbage", "not valid JSON (line 1 column 1): Expecting value; restore it, or delete it"),
-    (f"{TRIAL}/trial_status.json", "[]", "expected a JSON object {...}, found a list"),
-    (f"{TRIAL}/final_scores.json", '{"metrics": ', "not valid JSON"),
-    (f"{TRIAL}/final_scores.json", '{"metrics": [], "checkpoint": "x"}', "metrics should be an object, found a list []"),
+    (f"{TRIAL}/trial.json", "garbage", "not valid JSON (line 1 column 1): Expecting value; remove it to fall back"),
+    (f"{TRIAL}/trial.json", "[]", "expected a JSON object {...}, found a list"),
+    (f"{TRIAL}/trial.json", '{"trial": "t", "config": {}, "status": "finished", "rows": []}', "no key 'scores'"),
+    (f"{TRIAL}/trial.json", '{"trial": "t", "config": {}, "status": "finished", "rows": {}, "scores": {}}',
+     "rows should be a list"),
     ("baselines.json", "", "empty, expected a JSON object"),
     ("baselines.json", '{"test": {}}', "no key 'dataset'"),
     (f"{TRIAL}/params.json", "{", "not valid JSON (line 1 column 2)"),

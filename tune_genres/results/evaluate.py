@@ -84,13 +84,16 @@ def evaluate(
     if split not in EVAL_SPLITS:
         raise BadInput(f"--split {split}: expected one of {', '.join(EVAL_SPLITS)}")
     path = checkpoint_path(checkpoint)
+    dataset = open_dataset(dataset_path)  # a damaged dataset is said before the weights are loaded
     model, meta = load_model(path, device, weights)
-    dataset = open_dataset(dataset_path)
     check_compatible(meta, dataset, path)
     rows = np.arange(dataset.manifest["count"]) if split == "all" else np.asarray(dataset.split(split))
     if len(rows) == 0:
         raise BadInput(f"{dataset.root}: split {split} is empty")
     notes = [] if split == "train" or allow_train_overlap else check_not_trained_on(meta, dataset, rows, split, path)
+    if split in ("val", "all"):
+        notes.append("the validation split chose these weights (their epoch) and their tuned thresholds, so its "
+                     "scores here lean high: the test split is the honest figure")
     labels = np.asarray(dataset.labels)
     images = dataset.images(meta["ratio"])
     loss, probs = predict_split(model, ResidentSplit.from_indices(images, labels, rows, device), meta["loss"], batch_size)

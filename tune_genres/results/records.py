@@ -3,12 +3,7 @@
     experiment.json          what the experiment is: the dataset (path and fingerprint), the sweep
                              file's fingerprint, the select_metric, the run's resources; --resume
                              and the report read it
-    <trial>/trial_status.json   how the trial ended: {"status": "TERMINATED" | "ERROR", "epochs": N};
-                             absent while it runs or when its driver died. The report tells
-                             "finished" (all epochs) from "stopped early" (by ASHA) and "error" with it
-    <trial>/final_scores.json   for a trial ASHA stopped early: its best-epoch weights' test scores,
-                             scored once by the driver at the end of the sweep (a finished trial
-                             reports its own in its last result row)
+    <trial>/trial.json       the trial's outcome, one record each (results/trial_record.py)
     baselines.json           the label-prior and majority scores on val and test (the driver's
                              write_baselines), and the dataset's genres and split counts
 
@@ -18,39 +13,23 @@ to do, through dataset_builder.reading, never a traceback.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from dataset_builder.atomic import write_json_atomic, write_text_atomic
+from dataset_builder.atomic import write_json_atomic
 from dataset_builder.errors import BadInput
 from dataset_builder.reading import read_json_object
 
 from ..training.metrics import SELECTABLE
 
 EXPERIMENT_FILE = "experiment.json"
-STATUS_FILE = "trial_status.json"
-FINAL_SCORES_FILE = "final_scores.json"
 BASELINES_FILE = "baselines.json"
 
 # What each record must hold for its readers (the report, compare, --resume), and what a user can
 # do when it does not: the remedy ends each record's one-line error.
 EXPERIMENT_KEYS = {"dataset": str, "dataset_fingerprint": str, "sweep_fingerprint": str, "select_metric": str}
 EXPERIMENT_REMEDY = "restore it or remove the experiment"
-STATUS_KEYS = {"status": str}
-STATUS_REMEDY = "restore it, or delete it (the trial then reads as running or interrupted)"
-FINAL_SCORES_KEYS = {"metrics": dict, "checkpoint": str}
-FINAL_SCORES_REMEDY = "restore it, or delete it and run the sweep again with --resume to score the trial again"
 BASELINES_KEYS = {"dataset": str, "genres": list}
 BASELINES_REMEDY = "restore it, or delete it (reports then show no baselines; the sweep with --resume writes it again)"
-
-
-def write_status(folder: Path, status: str, epochs: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(folder / STATUS_FILE, json.dumps({"status": status, "epochs": epochs}) + "\n")
-
-
-def read_status(folder: Path) -> dict | None:
-    return read_json_object(folder / STATUS_FILE, STATUS_REMEDY, STATUS_KEYS)
 
 
 def write_experiment(exp_dir: Path, record: dict) -> None:
@@ -65,14 +44,6 @@ def read_experiment(exp_dir: Path) -> dict | None:
         raise BadInput(f"{exp_dir / EXPERIMENT_FILE}: select_metric {record['select_metric']!r} is not a validation "
                        f"metric ({', '.join(SELECTABLE)}); {EXPERIMENT_REMEDY}")
     return record
-
-
-def write_final_scores(folder: Path, scores: dict) -> None:
-    write_json_atomic(folder / FINAL_SCORES_FILE, scores)
-
-
-def read_final_scores(folder: Path) -> dict | None:
-    return read_json_object(folder / FINAL_SCORES_FILE, FINAL_SCORES_REMEDY, FINAL_SCORES_KEYS)
 
 
 def read_baselines(exp_dir: Path) -> dict | None:

@@ -1,9 +1,8 @@
-"""An experiment folder's trials: each one's config and one metrics row per epoch, and its summary row.
+"""An experiment folder's trials: each one's record (results/trial_record.py), and its summary row.
 
-Reads each trial's params.json, result.json (one JSON line per epoch, written by Tune's driver)
-and the metrics history its latest checkpoint carries (rows result.json lost when the driver died
-before syncing it), trial_status.json (how it ended) and final_scores.json (test scores the
-driver gave a trial the scheduler stopped).
+Reads each trial's record, trial.json; a trial without one (its driver died before the trial's
+first report was recorded, or the experiment predates records) is read from Tune's params.json
+and result.json, and its latest checkpoint's history.json. Never a checkpoint's weights.
 
 A trial's summary row describes its chosen weights, those of its best epoch by the experiment's
 select_metric: val_* are that epoch's validation scores, test_* the test split scored once with
@@ -22,7 +21,9 @@ from dataset_builder.reading import read_bytes, read_json_object
 from ..training.hyperparameters import HYPERPARAMETERS, format_setting
 from ..training.metrics import THRESHOLDED
 from ..training.selection import DEFAULT_SELECT_METRIC
-from .records import read_experiment, read_final_scores, read_status
+from ..training.checkpoint import HISTORY_FILE
+from .records import read_experiment
+from .trial_record import read_record, record_from_rows
 
 # The metrics of the summary rows (val_* and test_*), in the order tables show them.
 SHOWN = ("map", "roc_auc_macro", "f1_macro", "f1_micro", "categorical_accuracy", "subset_accuracy", "hamming_loss")
@@ -34,10 +35,19 @@ PARAMS_REMEDY = "restore it or remove the trial's folder"
 @dataclass
 class Trial:
     folder: Path
-    name: str
-    config: dict
-    rows: list[dict]
-    checkpoint: Path | None = None  # the furthest checkpoint: it holds the best weights so far
+    record: dict
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def config(self) -> dict:
+        return self.record["config"]
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.record["rows"]
 
     @property
     def last(self) -> dict:
@@ -53,14 +63,32 @@ def check_experiment_folder(exp_dir: Path) -> None:
 
 
 def read_trials(exp_dir: Path) -> list[Trial]:
+    """Every trial of the experiment (a folder with Tune's params.json), in name order."""
     trials = []
     for params in sorted(exp_dir.glob("*/params.json")):
         folder = params.parent
-        config = read_json_object(params, PARAMS_REMEDY, PARAMS_KEYS)
-        checkpoint, history = furthest_checkpoint_history(folder)
-        rows = merge_rows(logged_rows(folder / "result.json"), history)
-        trials.append(Trial(folder, folder.name, config, rows, checkpoint))
+        record = read_record(folder) or record_from_tune(folder, read_json_object(params, PARAMS_REMEDY, PARAMS_KEYS))
+        trials.append(Trial(folder, record))
     return trials
+
+
+def record_from_tune(folder: Path, config: dict) -> dict:
+    """A trial's record from Tune's result.json rows and its latest checkpoint's history.json (the
+    rows a driver that died had not logged), for a trial that has no record of its own."""
+    checkpoints = sorted(folder.glob("checkpoint_*"))  # zero-padded numbers: the last is the latest
+    history = read_json_list(checkpoints[-1] / HISTORY_FILE) if checkpoints else []
+    record = record_from_rows(folder.name, config, logged_rows(folder / "result.json"), history)
+    record["checkpoint"] = str(checkpoints[-1]) if checkpoints else None
+    return record
+
+
+def read_json_list(path: Path) -> list[dict]:
+    """A history.json's rows; [] without one (a checkpoint from before it was written) or when cut off."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [row for row in rows if isinstance(row, dict) and "epoch" in row] if isinstance(rows, list) else []
 
 
 def select_metric(exp_dir: Path, trials: list[Trial]) -> str:
@@ -89,59 +117,12 @@ def logged_rows(result: Path) -> list[dict]:
     return rows
 
 
-def furthest_checkpoint(folder: Path) -> tuple[Path, dict] | None:
-    """The trial's furthest readable checkpoint, (its directory, its state), or None."""
-    from ..training.checkpoint import load_checkpoint  # torch: only when there are checkpoints to read
-
-    found = None
-    for directory in sorted(folder.glob("checkpoint_*")):
-        try:
-            state = load_checkpoint(directory)
-        except BadInput:
-            continue  # cut off mid-upload (a crash, a full disk): the checkpoints before it stand
-        if found is None or state["epoch"] >= found[1]["epoch"]:
-            found = (directory, state)
-    return found
-
-
-def furthest_checkpoint_history(folder: Path) -> tuple[Path | None, list[dict]]:
-    """The trial's furthest readable checkpoint and the per-epoch rows it carries ((None, []) when none)."""
-    found = furthest_checkpoint(folder)
-    return (found[0], found[1]["history"]) if found else (None, [])
-
-
-def current_lineage(logged: list[dict]) -> list[dict]:
-    """result.json's rows of the run that counts. A trial restored from a checkpoint logs again
-    from the epoch after it: every earlier row from that epoch on belongs to the abandoned run
-    (which may have got further than the restored one has yet), so it goes."""
-    rows: list[dict] = []
-    for row in logged:
-        if row.get("epoch") is None:
-            continue
-        while rows and rows[-1]["epoch"] >= row["epoch"]:
-            rows.pop()
-        rows.append(row)
-    return rows
-
-
-def merge_rows(logged: list[dict], history: list[dict]) -> list[dict]:
-    """One row per epoch: the checkpoint's history for the epochs it covers (the final model's own
-    lineage, kept even where result.json lost them), result.json's current lineage for the epochs after it."""
-    by_epoch = {row["epoch"]: row for row in current_lineage(logged)}
-    for row in history:
-        # Tune's own fields (time_total_s, node_ip) exist only in result.json's row: keep them.
-        by_epoch[row["epoch"]] = {**by_epoch.get(row["epoch"], {}), **row}
-    return [by_epoch[e] for e in sorted(by_epoch)]
-
-
-def trial_state(trial: Trial, epochs_done: int, epochs: int) -> str:
+def trial_state(trial: Trial) -> str:
     """finished | stopped early (by the scheduler) | error | running (or interrupted) | not started."""
-    ended = read_status(trial.folder)
-    if epochs_done == epochs:
-        return "finished"
-    if ended is not None:
-        return "error" if ended["status"] == "ERROR" else "stopped early"
-    return "running" if trial.rows else "not started"
+    status = trial.record["status"]
+    if status == "running" and not trial.rows:
+        return "not started"
+    return status
 
 
 def trial_row(trial: Trial, select: str = DEFAULT_SELECT_METRIC) -> dict:
@@ -150,13 +131,12 @@ def trial_row(trial: Trial, select: str = DEFAULT_SELECT_METRIC) -> dict:
     row["trial"] = trial.name
     row["epochs_done"] = last.get("epoch", 0)
     row["epochs"] = trial.config.get("epochs")
-    row["status"] = trial_state(trial, row["epochs_done"], row["epochs"])
+    row["status"] = trial_state(trial)
     # best_epoch 0: no epoch scored a finite value (a diverged trial); its best value is NaN.
     row["best_epoch"] = last.get("best_epoch")
     row[f"best_{select}"] = last.get(f"best_{select}", float("nan")) if trial.rows else None
     chosen = next((r for r in trial.rows if r["epoch"] == row["best_epoch"]), {})
-    final = read_final_scores(trial.folder)
-    scored = final["metrics"] if final else last  # the chosen weights' test scores
+    scored = trial.record["scores"]  # the chosen weights' test scores, and the last epoch's
     for name in ("loss", *SHOWN):
         row[f"val_{name}"] = chosen.get(f"val_{name}")
         row[f"test_{name}"] = scored.get(f"test_{name}")
@@ -165,12 +145,12 @@ def trial_row(trial: Trial, select: str = DEFAULT_SELECT_METRIC) -> dict:
             row[f"{split}_{name}_tuned"] = scored.get(f"{split}_{name}_tuned")
     for name in ("loss", *SHOWN):
         row[f"last_val_{name}"] = last.get(f"val_{name}")
-        row[f"last_test_{name}"] = last.get(f"last_test_{name}")
-    row["test_scored_by"] = "driver" if final else "trial" if "test_map" in last else None
-    row["best_checkpoint"] = final["checkpoint"] if final else str(trial.checkpoint) if trial.checkpoint else None
+        row[f"last_test_{name}"] = scored.get(f"last_test_{name}")
+    row["test_scored_by"] = trial.record["test_scored_by"]
+    row["best_checkpoint"] = trial.record["checkpoint"]
     row["train_images_per_s"] = last.get("train_images_per_s")
-    # Tune's total; for a row only a checkpoint kept, the epochs' own time (startup not counted).
-    row["wall_s"] = last.get("time_total_s", sum(r.get("epoch_s", 0.0) for r in trial.rows) or None)
+    # Tune's total; for a trial whose rows only a checkpoint kept, the epochs' own time (startup not counted).
+    row["wall_s"] = trial.record["seconds"] or sum(r.get("epoch_s", 0.0) for r in trial.rows) or None
     row["node_id"] = last.get("node_id")
     row["node_ip"] = last.get("node_ip")
     row["gpu_ids"] = last.get("gpu_ids")

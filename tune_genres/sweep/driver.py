@@ -175,7 +175,6 @@ def run_sweep(sweep: Sweep, options: SweepOptions) -> SweepOutcome:
 
     check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
     record = experiment_record(sweep, dataset, trial_resources, max_concurrent)
-    print(f"tune-genres: experiment {exp_dir}", file=sys.stderr)
     with claimed(exp_dir, local):
         resume = resume_or_start(exp_dir, storage, local, record, options)
         interrupted = train(sweep, options, dataset, storage, name, exp_dir, record, resume, trial_resources,
@@ -240,6 +239,7 @@ def train(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: str, n
     from .cluster import check_resources, check_shared_storage, connect
 
     local = "://" not in exp_dir
+    print(f"tune-genres: experiment {exp_dir}", file=sys.stderr)
     connect(options.address)
     check_resources(trial_resources, options.wait_for_resources)
     check_shared_storage(storage)
@@ -270,7 +270,7 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: s
     """A new Tuner for the sweep, or the experiment's restored one (numbering new trials on)."""
     from ray import tune
 
-    from .status_callback import TrialStatusCallback
+    from .record_callback import TrialRecordCallback
     from .storage import storage_filesystem_for
     from .tensorboard import TensorBoardCallback
     from .trainable import train_trial
@@ -286,7 +286,7 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: s
     sampled = sweep.algorithm != "grid" or sweep.search["num_samples"] > 1
     namer = TrialNamer(swept, sampled, start=next_trial_index(exp_dir) if resume and local else 0)
     callbacks = [TensorBoardCallback(sweep.grid, sweep.shown_keys(), sweep.run["select_metric"],
-                                     sweep.distributions), TrialStatusCallback()] + default_loggers() + options.callbacks
+                                     sweep.distributions), TrialRecordCallback(dataset.fingerprint)] + default_loggers() + options.callbacks
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage,

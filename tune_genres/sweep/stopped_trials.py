@@ -3,7 +3,8 @@
 A trial scores its chosen weights itself when it finishes; one that the scheduler stops never
 gets there. Its checkpoints carry its best epoch's weights (it checkpoints at every ASHA rung,
 where a stop can come), so the driver scores them here: thresholds tuned on validation, then the
-test split once, into the trial's final_scores.json and its TensorBoard run.
+test split once, into the trial's record (results/trial_record.py), its checkpoint's thresholds
+(for evaluate and predict) and its TensorBoard run.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ import torch
 
 from dataset_builder.store import Dataset
 
-from ..results.records import read_final_scores, read_status, write_final_scores
-from ..results.trials import furthest_checkpoint, read_trials
-from ..training.checkpoint import rebuild_model
+from ..results.trial_record import json_ready, read_record, write_record
+from ..training.checkpoint import load_checkpoint, rebuild_model, write_thresholds
 from ..training.data import ResidentSplit
 from ..training.selection import score_chosen
+
+
+def needs_scores(record: dict | None) -> bool:
+    return (record is not None and record["status"] == "stopped early" and record["test_scored_by"] is None
+            and record["checkpoint"] is not None)
 
 
 def score_stopped_trials(exp_dir: Path, dataset: Dataset) -> list[str]:
@@ -30,33 +35,22 @@ def score_stopped_trials(exp_dir: Path, dataset: Dataset) -> list[str]:
 
     scored = []
     labels = np.asarray(dataset.labels)
-    for trial in read_trials(exp_dir):
-        status = read_status(trial.folder)
-        epochs_done = trial.last.get("epoch", 0)
-        if (status is None or status["status"] != "TERMINATED" or epochs_done >= trial.config.get("epochs", 0)
-                or read_final_scores(trial.folder) is not None or "test_map" in trial.last):
+    for folder in sorted(p.parent for p in exp_dir.glob("*/params.json")):
+        record = read_record(folder)
+        if not needs_scores(record):
             continue
-        found = furthest_checkpoint(trial.folder)
-        if found is None:
-            continue
-        directory, state = found
+        state = load_checkpoint(record["checkpoint"])
         meta = state["meta"]
         best = state["best_model"] is not None
         model = rebuild_model(state, best).to(memory_format=torch.channels_last)
         images = dataset.images(meta["ratio"])
         val, test = (ResidentSplit.from_indices(images, labels, dataset.split(name), "cpu") for name in ("val", "test"))
         metrics, thresholds = score_chosen(model, val, test, meta["loss"], float(meta["config"].get("threshold", 0.5)))
-        epoch = int(state["best"]["epoch"]) if best else int(state["epoch"])
-        write_final_scores(trial.folder, {
-            "scored_by": "driver, after the scheduler stopped the trial",
-            "weights": "best" if best else "last",
-            "epoch": epoch,
-            "checkpoint": str(directory),
-            "thresholds": [float(t) for t in thresholds],
-            "metrics": metrics,
-        })
-        with SummaryWriter(log_dir=str(trial.folder)) as writer:
+        write_thresholds(record["checkpoint"], thresholds)
+        record.update(scores=json_ready(metrics), thresholds=[float(t) for t in thresholds], test_scored_by="driver")
+        write_record(folder, record)
+        with SummaryWriter(log_dir=str(folder)) as writer:
             for key, value in metrics.items():
-                writer.add_scalar(tag_for(key), value, epochs_done)
-        scored.append(trial.name)
+                writer.add_scalar(tag_for(key), value, record["epochs_done"])
+        scored.append(folder.name)
     return scored

@@ -20,8 +20,11 @@ It holds plain tensors and primitives only, so it loads with torch.load(weights_
                 ids) that evaluate checks (absent before fingerprints); `holds`: "head" when
                 model and best_model are a frozen body's head alone (a cached-features trial: the
                 body is the ImageNet weights, which models/pretrained.py loads again), else absent
-    history     the metrics row reported for each epoch so far (a list of JSON-like dicts; [] when
-                absent), so a trial's learning curve survives a driver that died before syncing
+
+Beside it, `history.json`: the metrics row reported for each epoch so far (a list of JSON-like
+dicts), so a trial's learning curve survives a driver that died before recording it; a small file
+of its own, so the driver reads it without loading the weights. (Checkpoints written before it
+kept the rows inside checkpoint.pt, as `history`; load_checkpoint returns them either way.)
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dataset_builder.atomic import AtomicFile
+from dataset_builder.atomic import AtomicFile, write_json_atomic
 from dataset_builder.errors import BadInput
 
 from ..models.catalog import DEFAULT_MODEL
@@ -41,6 +44,7 @@ from ..models.registry import load_body_weights, model_from_config
 from .rng import rng_state
 
 CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.json"
 CHECKPOINT_FORMAT = 1
 META_KEYS = ("genres", "ratio", "size", "loss", "model_config", "lr", "config")
 # Read onto the CPU whatever map_location says: torch.set_rng_state, Generator.set_state and numpy
@@ -82,14 +86,24 @@ def save_checkpoint(
         "generator": generator_state,
         "rng": rng_state(next(model.parameters()).device),
         "meta": meta,
-        "history": history,
     }
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(directory / HISTORY_FILE, history)
     path = directory / CHECKPOINT_FILE
     with AtomicFile(path) as f:
         torch.save(state, f)
     return path
+
+
+def write_thresholds(location: str | os.PathLike, thresholds) -> None:
+    """Put the thresholds tuned for the best weights into a checkpoint (the driver's, for a trial
+    the scheduler stopped before it could tune its own), replacing the file whole."""
+    path = checkpoint_path(location)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state["thresholds"] = [float(t) for t in thresholds]
+    with AtomicFile(path) as f:
+        torch.save(state, f)
 
 
 def checkpoint_path(location: str | os.PathLike) -> Path:
@@ -128,8 +142,9 @@ def load_checkpoint(directory: str | os.PathLike, map_location: torch.device | s
     for key in state.keys() - set(CPU_ONLY):
         state[key] = moved(state[key], map_location)
     state["meta"]["size"] = tuple(state["meta"]["size"])
+    history = path.parent / HISTORY_FILE
+    state["history"] = json.loads(history.read_text()) if history.is_file() else state.get("history", [])
     # Checkpoints written before these were kept.
-    state.setdefault("history", [])
     state.setdefault("best_model", None)
     state.setdefault("thresholds", None)
     return state

@@ -118,6 +118,14 @@ def test_bootstrap_0_prints_no_interval_and_a_negative_count_is_refused(trained,
         run_command(evaluate_command, ["evaluate", str(checkpoint), str(dataset), "--bootstrap", "-5"])
 
 
+def test_scoring_the_split_that_chose_says_its_scores_lean_high(trained, capsys):
+    dataset, checkpoint, _ = trained
+    assert run_command(evaluate_command, ["evaluate", str(checkpoint), str(dataset), "--split", "val", "--bootstrap", "0"]) == 0
+    assert "note: the validation split chose these weights (their epoch) and their tuned thresholds" in capsys.readouterr().out
+    assert run_command(evaluate_command, ["evaluate", str(checkpoint), str(dataset), "--bootstrap", "0"]) == 0
+    assert "validation split chose" not in capsys.readouterr().out  # the test split: the honest figure, no note
+
+
 def test_evaluate_all_scores_every_row(trained):
     dataset, checkpoint, _ = trained
     assert evaluate(checkpoint / "checkpoint.pt", dataset, split="all")["count"] == 40

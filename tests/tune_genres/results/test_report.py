@@ -23,15 +23,23 @@ def test_the_best_trial_by_a_loss_is_the_one_with_the_lowest_loss():
 
 
 def test_rows_of_an_abandoned_run_go_once_a_restored_run_logs_past_its_checkpoint():
-    from tune_genres.results.trials import merge_rows
+    from tune_genres.results.trial_record import add_result, merge_history, new_record, record_from_rows
 
     # Run 1 reached epoch 8 (checkpointed at 5), died; run 2 restored epoch 5 and is at epoch 6 now.
     logged = [{"epoch": e, "run": 1} for e in range(1, 9)] + [{"epoch": 6, "run": 2}]
     history = [{"epoch": e, "run": 1} for e in range(1, 6)]
-    rows = merge_rows(logged, history)
-    assert [(r["epoch"], r["run"]) for r in rows] == [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 2)]
-    # A row only the checkpoint kept (result.json lost it) still counts.
-    assert [r["epoch"] for r in merge_rows(logged[:3], history)] == [1, 2, 3, 4, 5]
+    record = record_from_rows("t", {"epochs": 10}, logged)
+    merge_history(record, history)
+    assert [(r["epoch"], r["run"]) for r in record["rows"]] == [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 2)]
+    # Rows only the checkpoint kept (the driver died before recording them) still count.
+    record = record_from_rows("t", {"epochs": 10}, logged[:3])
+    merge_history(record, history)
+    assert [r["epoch"] for r in record["rows"]] == [1, 2, 3, 4, 5] and record["epochs_done"] == 5
+    # A driver that restores the trial from that checkpoint records its rows after them.
+    record = new_record("t", {"epochs": 10})
+    merge_history(record, history)
+    add_result(record, {"epoch": 6, "run": 2})
+    assert [r["epoch"] for r in record["rows"]] == [1, 2, 3, 4, 5, 6] and record["epochs_done"] == 6
 
 
 def test_a_heatmap_cell_says_where_the_scheduler_stopped_its_trial():
@@ -47,11 +55,12 @@ def test_learning_curves_of_a_large_grid_get_a_column_per_learning_rate(tmp_path
     from pathlib import Path
 
     from tune_genres.results.charts import curve_label, learning_curves
+    from tune_genres.results.trial_record import record_from_rows
     from tune_genres.results.trials import Trial
 
     def trial(lr: str, ratio: int) -> Trial:
         rows = [{"epoch": e, "val_map": 0.3 + e / 100, "train_loss": 1.4 - e / 10} for e in (1, 2, 3)]
-        return Trial(Path("."), f"lr={lr},r={ratio}", {"lr": float(lr), "ratio": ratio}, rows)
+        return Trial(Path(f"lr={lr},r={ratio}"), record_from_rows(f"lr={lr},r={ratio}", {"lr": float(lr), "ratio": ratio}, rows))
 
     grid = [trial(lr, r) for lr in ("1e-2", "1e-3", "1e-4") for r in (30, 44, 58, 100)]
     titles = learning_curves(grid, tmp_path / "grid.png")

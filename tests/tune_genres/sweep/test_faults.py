@@ -114,18 +114,22 @@ def test_worker_killed_mid_epoch_resumes_from_its_last_checkpoint(worker_killed)
 
 
 def test_rows_result_json_lost_come_back_from_the_checkpoint(worker_killed, tmp_path):
-    """A driver killed while syncing leaves storage a result.json without its last rows (or cut
-    mid-line); the trial's checkpoint carries every epoch, so the report loses none."""
+    """A driver killed before it recorded the trial, while syncing, leaves storage no trial.json
+    and a result.json without its last rows (or cut mid-line); the trial's checkpoint carries
+    every epoch (history.json), so the report loses none, nor the test scores."""
     exp = tmp_path / "one"
     shutil.copytree(worker_killed["exp"], exp)
-    whole = read_trials(exp)[0].rows
+    whole = read_trials(exp)[0]
+    assert [r["epoch"] for r in whole.rows] == list(range(1, EPOCHS + 1)) and whole.record["status"] == "finished"
+    (exp / "lr=3e-3,r=30" / "trial.json").unlink()
     result = exp / "lr=3e-3,r=30" / "result.json"
     lines = result.read_text().splitlines()
     result.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
-    rows = read_trials(exp)[0].rows
-    assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
-    assert [r["val_map"] for r in rows] == [r["val_map"] for r in whole]
-    assert rows[-1]["test_map"] == whole[-1]["test_map"]
+    rebuilt = read_trials(exp)[0]
+    assert [r["epoch"] for r in rebuilt.rows] == list(range(1, EPOCHS + 1))
+    assert [r["val_map"] for r in rebuilt.rows] == [r["val_map"] for r in whole.rows]
+    assert rebuilt.record["scores"]["test_map"] == whole.record["scores"]["test_map"]
+    assert rebuilt.record["thresholds"] == whole.record["thresholds"] and rebuilt.record["status"] == "finished"
 
 
 def test_the_final_checkpoint_carries_every_epoch_and_loads_weights_only(worker_killed):
@@ -133,11 +137,12 @@ def test_the_final_checkpoint_carries_every_epoch_and_loads_weights_only(worker_
 
     final = max(worker_killed["trial"].glob("checkpoint_*"))  # the highest index: the last epoch
     state = torch.load(final / "checkpoint.pt", weights_only=True)  # tensors and plain values only
-    assert state["epoch"] == EPOCHS and [r["epoch"] for r in state["history"]] == list(range(1, EPOCHS + 1))
+    history = json.loads((final / "history.json").read_text())  # beside it: readable without the weights
+    assert state["epoch"] == EPOCHS and [r["epoch"] for r in history] == list(range(1, EPOCHS + 1))
     # The same rows as the driver logged (each epoch's latest: the rerun ones after the kill).
     logged = {row["epoch"]: row for row in logged_rows(worker_killed["trial"] / "result.json")}
     assert {e: (r["val_map"], r["pid"]) for e, r in logged.items()} == {
-        r["epoch"]: (r["val_map"], r["pid"]) for r in state["history"] if r["epoch"] in logged}
+        r["epoch"]: (r["val_map"], r["pid"]) for r in history if r["epoch"] in logged}
 
 
 class Namespace:

@@ -16,6 +16,7 @@ import pytest
 
 from dataset_builder.build import build
 from tune_genres.cli import main
+from tune_genres.training.checkpoint import load_checkpoint
 from tune_genres.training.hyperparameters import format_lr
 from support.posters import learnable_raw
 from support.sweeps import kill_driver_mid_sweep, logged_epochs
@@ -100,7 +101,6 @@ def test_checkpoints_are_kept_as_configured_and_usable(finished, dataset, capsys
 
 
 def test_the_drivers_precision_is_every_trials_and_recorded(finished):
-    from tune_genres.training.checkpoint import load_checkpoint
 
     decided = json.loads((finished / "precision.json").read_text())
     assert decided["requested"] == "auto" and decided["precision"] in ("fp32", "bf16") and decided["why"]
@@ -123,15 +123,15 @@ def test_report_on_a_partial_experiment(finished, tmp_path, capsys):
 
     partial = tmp_path / "partial"
     shutil.copytree(finished, partial)
-    # Cut one trial back to its first epoch, as if the sweep were still running.
-    result = partial / "lr=3e-3,r=44" / "result.json"
-    result.write_text(result.read_text().splitlines()[0] + "\n")
-    for checkpoint in result.parent.glob("checkpoint_*"):  # their epoch history reaches epoch 2
-        shutil.rmtree(checkpoint)
+    # Cut one trial's record back to its first epoch: stopped there by the scheduler, then still running.
+    record_file = partial / "lr=3e-3,r=44" / "trial.json"
+    record = json.loads(record_file.read_text())
+    record.update(rows=record["rows"][:1], epochs_done=1, scores={}, test_scored_by=None, status="stopped early")
+    record_file.write_text(json.dumps(record))
     assert main(["report", str(partial), "--metric", "val_map"]) == 0
     rows = {r["trial"]: r for r in read_results(partial)}
-    (partial / "lr=3e-3,r=44" / "trial_status.json").unlink()
     assert rows["lr=3e-3,r=44"]["status"] == "stopped early" and rows["lr=3e-3,r=44"]["epochs_done"] == "1"
+    record_file.write_text(json.dumps(dict(record, status="running")))
     assert main(["report", str(partial), "--metric", "val_map"]) == 0
     rows = {r["trial"]: r for r in read_results(partial)}
     assert rows["lr=3e-3,r=44"]["status"] == "running"
@@ -306,9 +306,12 @@ def test_asha_stops_the_weak_trials_early(dataset, ray_local, tmp_path, capsys):
         assert row["test_scored_by"] == ("trial" if row["status"] == "finished" else "driver")
         assert 0 <= float(row["test_map"]) <= 1 and 1 <= int(row["best_epoch"]) <= int(row["epochs_done"])
         if row["status"] == "stopped early":
-            final = json.loads((tmp_path / "exps" / "asha" / row["trial"] / "final_scores.json").read_text())
-            assert final["epoch"] == int(row["best_epoch"]) and final["weights"] == "best"
-            assert final["metrics"]["test_map"] == float(row["test_map"])
+            # The driver's scores are in the trial's record, and its tuned thresholds in the checkpoint,
+            # where evaluate and predict find them.
+            record = json.loads((tmp_path / "exps" / "asha" / row["trial"] / "trial.json").read_text())
+            assert record["scores"]["test_map"] == float(row["test_map"]) and record["checkpoint"] == row["best_checkpoint"]
+            assert load_checkpoint(record["checkpoint"])["thresholds"] == record["thresholds"]
+            assert len(record["thresholds"]) == 4
 
     # compare shows where ASHA cut each trial: epochs trained (best epoch) in the lr x ratio table.
     assert main(["compare", str(tmp_path / "exps" / "asha")]) == 0

@@ -10,7 +10,7 @@ import torch
 
 from dataset_builder.errors import BadInput
 from dataset_builder.store import open_dataset
-from tune_genres.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, load_model, save_checkpoint
+from tune_genres.training.checkpoint import CHECKPOINT_FILE, HISTORY_FILE, load_checkpoint, load_model, save_checkpoint
 from tune_genres.training.data import ResidentSplit, trial_arrays
 from tune_genres.models.minivgg import MiniVGG, model_config
 from tune_genres.training.loop import make_optimizer, predict_split, train_one_epoch
@@ -87,7 +87,7 @@ def test_load_model_rebuilds_a_usable_model_with_its_meta(splits, tmp_path):
     train_one_epoch(model, optimizer, train, "bce", BATCH, generator)
     save_checkpoint(tmp_path / "ck", model=model, optimizer=optimizer, epoch=1, best=None,
                     generator_state=generator_state(generator), meta=meta("bce"))
-    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [CHECKPOINT_FILE]  # no temp file left
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [CHECKPOINT_FILE, HISTORY_FILE]  # no temp file left
     loaded, loaded_meta = load_model(tmp_path / "ck", "cpu")
     assert not loaded.training
     assert loaded_meta["size"] == (55, 80) and loaded_meta["genres"] == ["Horror", "Romance", "Action"]

@@ -1,0 +1,61 @@
+"""The Tune callback that keeps each trial's record (results/trial_record.py) as the driver hears
+of it: every reported row, every checkpoint, the end (finished, stopped early, error)."""
+
+from __future__ import annotations
+
+import json
+
+from ray import tune
+
+from ..results.trial_record import (add_result, ended, json_ready, merge_history, new_record, read_record,
+                                    write_record)
+from ..training.checkpoint import HISTORY_FILE
+from .storage import trial_folder
+
+
+def checkpoint_history(checkpoint) -> list[dict]:
+    """The rows a Tune Checkpoint's history.json holds ([] without one): small, never the weights."""
+    if checkpoint is None:
+        return []
+    try:
+        with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{HISTORY_FILE}") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return []  # a checkpoint from before history.json: its rows are in result.json
+
+
+class TrialRecordCallback(tune.Callback):
+    def __init__(self, dataset_fingerprint: str | None = None):
+        self.dataset_fingerprint = dataset_fingerprint
+        self.records: dict[str, dict] = {}
+
+    def record(self, trial) -> dict:
+        """The trial's record: this driver's copy, else the one on disk (a resumed sweep), else a new
+        one. A trial restored from a checkpoint gets that checkpoint's rows first: rows an earlier
+        driver received but died before recording."""
+        if trial.trial_id not in self.records:
+            folder = trial_folder(trial)
+            record = read_record(folder) or new_record(folder.name, json_ready(dict(trial.config)))
+            record["dataset_fingerprint"] = record["dataset_fingerprint"] or self.dataset_fingerprint
+            merge_history(record, checkpoint_history(trial.checkpoint))
+            self.records[trial.trial_id] = record
+        return self.records[trial.trial_id]
+
+    def save(self, trial) -> None:
+        write_record(trial_folder(trial), self.record(trial))
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        add_result(self.record(trial), json_ready(result))
+        self.save(trial)
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        self.record(trial)["checkpoint"] = checkpoint.path
+        self.save(trial)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        ended(self.record(trial), errored=False)
+        self.save(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        ended(self.record(trial), errored=True)
+        self.save(trial)
