@@ -9,10 +9,10 @@ device what a pretrained network needs first: resizes by `input_scale` (ImageNet
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .catalog import MODELS
+from .scaling import resize
 
 
 def model_config(name: str, num_classes: int, height: int, width: int, dropout: float = 0.5,
@@ -80,10 +80,7 @@ class BackboneClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The body's pooled features (N x F) of posters x (float N x 3 x H x W in [0, 1])."""
-        if self.input_scale != 1:
-            x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", align_corners=False,
-                              antialias=self.input_scale < 1)
-        return self.body((x - self.mean) / self.std)
+        return self.body((resize(x, self.input_scale) - self.mean) / self.std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).float())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .scaling import scaled_size
+
 # ImageNet's channel statistics, as torchvision's weights were trained with them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -52,7 +54,7 @@ DEFAULT_MODEL = "minivgg"  # the study's
 
 def too_small(model: str, width: int, height: int, input_scale: float) -> str | None:
     """Why `model` cannot take width x height posters scaled by input_scale, or None when it can."""
-    side = min(round(width * input_scale), round(height * input_scale))
+    side = min(scaled_size(height, width, input_scale))  # the size the network will be given
     need = MODELS[model].min_side
     if side < need:
         return f"{model} needs at least {need} pixels a side, and {width}x{height} x input_scale {input_scale:g} gives {side}"

@@ -46,7 +46,7 @@ def test_a_frozen_body_stays_in_eval_mode_and_learns_nothing():
 
 def test_too_small_names_the_model_the_size_and_what_it_needs():
     assert too_small("resnet18", 55, 80, 1.0) is None
-    assert too_small("resnet18", 55, 80, 0.5) == "resnet18 needs at least 32 pixels a side, and 55x80 x input_scale 0.5 gives 28"
+    assert too_small("resnet18", 55, 80, 0.5) == "resnet18 needs at least 32 pixels a side, and 55x80 x input_scale 0.5 gives 27"  # 27.5 floored: what the network gets
     assert too_small("minivgg", 55, 80, 0.75) is not None  # 41 < 46
 
 
