@@ -21,6 +21,12 @@ from .data import ResidentSplit, epoch_order
 from .loop import EVAL_BATCH
 from .selection import score_chosen
 
+# What a cached feature matrix was computed by (sweep/feature_cache.py keys the file by it): bump
+# it whenever extract_features, a body's forward or the ImageNet weights' loading changes what a
+# poster's features are in a way the key's other parts (weights file, resize settings, mean/std,
+# torch/timm versions) do not show, so that no sweep reads a matrix the new code would not give.
+FEATURES_VERSION = 1
+
 
 class FeatureSplit:
     """One split's feature rows (float32 N x F) and labels (float32 N x G) on one device, batched
