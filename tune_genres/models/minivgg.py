@@ -16,8 +16,9 @@ the study's Keras model started, not from PyTorch's Kaiming-uniform default.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .scaling import resize, scaled_size
 
 # Output channels of the four convolutions and widths of the two hidden dense layers.
 CONV_CHANNELS = (32, 32, 32, 64)
@@ -46,7 +47,8 @@ class MiniVGG(nn.Module):
         self.config = model_config(num_classes, height, width, dropout, input_scale)
         # input_scale resizes each batch before the first convolution (on the device, bilinear).
         self.input_scale = input_scale
-        height, width = round(height * input_scale), round(width * input_scale)
+        # The classifier's width follows the size the convolutions are given: the one rule's.
+        height, width = scaled_size(height, width, input_scale)
         layers: list[nn.Module] = []
         in_channels = 3
         for out_channels in CONV_CHANNELS:
@@ -76,10 +78,7 @@ class MiniVGG(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: float N x 3 x H x W in [0, 1]; returns logits N x num_classes (fp32)."""
-        if self.input_scale != 1:
-            x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", align_corners=False,
-                              antialias=self.input_scale < 1)
-        features = self.features(x)
+        features = self.features(resize(x, self.input_scale))
         # The classifier stays in fp32 under bf16 autocast: the convolutions are nearly all the
         # work, and with a bf16 classifier too the demo's test mAP at 30% fell in 6 of 6 trials
         # against fp32, with it in fp32 3 fell and 3 rose (benchmarks/README.md).

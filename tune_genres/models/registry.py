@@ -10,11 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import backbones, minivgg
 from .backbones import BackboneClassifier
 from .catalog import DEFAULT_MODEL, MODELS
 from .minivgg import MiniVGG
 
-__all__ = ["DEFAULT_MODEL", "create_model", "model_from_config", "load_body_weights"]
+__all__ = ["DEFAULT_MODEL", "create_model", "create_head", "network_config", "model_from_config", "load_body_weights"]
 
 
 def check_name(name: str) -> None:
@@ -31,6 +32,24 @@ def create_model(name: str, num_classes: int, height: int, width: int, **options
         options.pop("frozen", None)
         return MiniVGG(num_classes=num_classes, height=height, width=width, **options)
     return BackboneClassifier(name, num_classes=num_classes, height=height, width=width, **options)
+
+
+def create_head(name: str, num_classes: int, dropout: float = 0.5) -> nn.Module:
+    """The head alone of a pretrainable `name` network (what trains on its frozen body's cached
+    features), freshly initialised exactly as create_model initialises the whole network's from
+    the same RNG state: building the body is skipped, not its effect on the head."""
+    check_name(name)
+    return backbones.create_head(name, num_classes, dropout)
+
+
+def network_config(name: str, num_classes: int, height: int, width: int, **options) -> dict:
+    """The `config` create_model(...) would give its network, without building it: what a
+    head-only trial's checkpoint records, so that evaluate rebuilds the whole network."""
+    check_name(name)
+    if MODELS[name].family == "minivgg":
+        options.pop("frozen", None)
+        return minivgg.model_config(num_classes, height, width, **options)
+    return backbones.model_config(name, num_classes, height, width, **options)
 
 
 def model_from_config(name: str, config: dict) -> nn.Module:

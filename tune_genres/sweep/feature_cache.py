@@ -2,15 +2,20 @@
 
     <dataset>/features/<model>-imagenet-r<ratio>-x<input_scale>-<key>.npy     float32 N x F
 
-<key> hashes everything the matrix depends on: the dataset's fingerprint (its posters, labels and
-splits), the weights file, the model and its input scale. A changed dataset or new weights give a
-new name, so a stale matrix is never read; a second sweep over the same backbone reuses it. A
-dataset folder that cannot be written gets its features computed for this sweep only.
+<key> hashes everything the matrix depends on (feature_key): the dataset's fingerprint (its
+posters, labels and splits), the model, its normalisation (mean/std) and the size its body sees
+(the ratio's poster size through input_scale), how the posters are resized, the weights file's
+content, the torch/torchvision/timm versions, and training.features.FEATURES_VERSION (bumped when
+the extraction code changes). A change in any gives a new name, so a stale matrix is never read
+while `evaluate` rebuilds the network with the new code; a second sweep over the same backbone
+reuses it. A dataset folder that cannot be written gets its features computed for this sweep only.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,14 +25,69 @@ import numpy as np
 from dataset_builder.atomic import AtomicFile
 from dataset_builder.store import FEATURE_CACHE as FOLDER, Dataset
 
+# Libraries whose code computes a family's features: a new version may change them.
+LIBRARIES = {"torchvision": ("torch", "torchvision"), "timm": ("torch", "timm")}
+
 
 def cache_path(dataset: Dataset, model: str, ratio: int, scale: float) -> Path:
-    from ..models.pretrained import weights_source
-
-    source = weights_source(model)
-    content = f"{dataset.fingerprint}|{source.path.name if source.path else ''}|{model}|{ratio}|{scale!r}"
+    content = json.dumps(feature_key(dataset, model, ratio, scale), sort_keys=True)
     key = hashlib.sha256(content.encode()).hexdigest()[:12]
     return dataset.root / FOLDER / f"{model}-imagenet-r{ratio}-x{scale:g}-{key}.npy"
+
+
+def feature_key(dataset: Dataset, model: str, ratio: int, scale: float) -> dict:
+    """Everything that changes `model`'s features of `dataset`'s posters at `ratio` x `scale`."""
+    from ..models.catalog import MODELS
+    from ..models.scaling import resize_settings, scaled_size
+    from ..training import features
+
+    info = MODELS[model]
+    width, height = dataset.size(ratio)
+    return {
+        "features_version": features.FEATURES_VERSION,
+        "dataset": dataset.fingerprint,
+        "model": model,
+        "mean": list(info.mean),
+        "std": list(info.std),
+        "poster": [width, height],
+        "input_scale": float(scale),
+        "input": list(scaled_size(height, width, scale)[::-1]),  # width x height the body sees
+        "resize": resize_settings(),
+        "weights": weights_identity(model),
+        "versions": library_versions(info.family),
+    }
+
+
+def weights_identity(model: str) -> dict:
+    """The ImageNet weights file's name and content hash (the same file anywhere is the same weights)."""
+    from ..models import pretrained
+
+    path = pretrained.weights_source(model).path
+    if path is None or not path.is_file():
+        return {"file": None}
+    stat = path.stat()
+    return {"file": path.name, "sha256": file_sha256(str(path), stat.st_size, stat.st_mtime_ns)}
+
+
+@functools.lru_cache(maxsize=32)
+def file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """The file's sha256, once per process while its size and mtime stay (a sweep asks per ratio and scale)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions(family: str) -> dict:
+    """The versions of the libraries whose code computes `family`'s features."""
+    found = {}
+    for name in LIBRARIES.get(family, ("torch",)):
+        try:
+            found[name] = __import__(name).__version__
+        except ImportError:
+            found[name] = None
+    return found
 
 
 def cached_features(dataset: Dataset, model: str, ratio: int, scale: float, imagenet: dict) -> np.ndarray:

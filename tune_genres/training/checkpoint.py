@@ -48,8 +48,9 @@ HISTORY_FILE = "history.json"
 CHECKPOINT_FORMAT = 1
 META_KEYS = ("genres", "ratio", "size", "loss", "model_config", "lr", "config")
 # Read onto the CPU whatever map_location says: torch.set_rng_state, Generator.set_state and numpy
-# take CPU tensors only (a GPU trial resumed with them on its GPU failed).
-CPU_ONLY = ("rng", "generator")
+# take CPU tensors only (a GPU trial resumed with them on its GPU failed); and the best epoch's
+# weights, a CPU copy in a trial (training/trial.py), which a resumed GPU trial kept on its GPU.
+CPU_ONLY = ("rng", "generator", "best_model")
 
 
 def save_checkpoint(
@@ -124,7 +125,8 @@ def checkpoint_path(location: str | os.PathLike) -> Path:
 def load_checkpoint(directory: str | os.PathLike, map_location: torch.device | str = "cpu") -> dict:
     """The dict save_checkpoint wrote; meta["size"] comes back as a (width, height) tuple.
 
-    Weights and optimizer state go to `map_location`; the RNG states (CPU_ONLY) stay on the CPU.
+    The latest weights and optimizer state go to `map_location`; the RNG states and the best
+    epoch's weights (CPU_ONLY) stay on the CPU.
     """
     path = checkpoint_path(directory)
     try:

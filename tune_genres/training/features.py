@@ -4,6 +4,8 @@ With `freeze = "backbone"` and no augmentation a trial's body never changes and 
 the same way each epoch: its pooled features are a fixed N x F matrix. The driver computes it once
 per (model, ratio, input_scale) for the sweep (sweep/feature_cache.py keeps it on disk beside the
 dataset) and a trial trains the head on FeatureSplits of it, at a few milliseconds an epoch.
+score_head_checkpoint scores such a trial's checkpoint on the same matrix (for a trial the
+scheduler stopped before it scored itself), without running the body again.
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.registry import create_head
 from .data import ResidentSplit, epoch_order
 from .loop import EVAL_BATCH
+from .selection import score_chosen
+
+# What a cached feature matrix was computed by (sweep/feature_cache.py keys the file by it): bump
+# it whenever extract_features, a body's forward or the ImageNet weights' loading changes what a
+# poster's features are in a way the key's other parts (weights file, resize settings, mean/std,
+# torch/timm versions) do not show, so that no sweep reads a matrix the new code would not give.
+FEATURES_VERSION = 1
 
 
 class FeatureSplit:
@@ -64,3 +74,29 @@ def extract_features(model: nn.Module, images: np.ndarray, device: torch.device 
             if progress is not None:
                 progress(len(x))
     return np.concatenate(out) if out else np.zeros((0, model.num_features), np.float32)
+
+
+def head_from_checkpoint(state: dict, best: bool = True) -> nn.Module:
+    """The head a head-only checkpoint (load_checkpoint's state, meta `holds` "head") holds, in eval
+    mode on the CPU: its best epoch's weights (`best`, where it kept them), else its latest."""
+    meta = state["meta"]
+    if meta.get("holds") != "head":
+        raise ValueError("not a head-only checkpoint (a cached-features trial's): its meta does not say holds = head")
+    config = meta["model_config"]
+    head = create_head(meta["model"], config["num_classes"], config["dropout"])
+    weights = state["best_model"] if best and state["best_model"] is not None else state["model"]
+    head.load_state_dict({k: v.to("cpu") for k, v in weights.items()})
+    return head.eval()
+
+
+def score_head_checkpoint(state: dict, arrays: dict, device: torch.device | str = "cpu") -> tuple[dict[str, float], np.ndarray]:
+    """(metrics, per-genre thresholds) of a head-only checkpoint's chosen weights (the best epoch's;
+    its latest where it kept none) on cached features: `arrays` as a trial gets them (features,
+    labels, the val and test rows). Thresholds tuned on validation, then the test split scored once,
+    as a trial scores itself at its end (selection.score_chosen): no poster goes through the body."""
+    meta = state["meta"]
+    head = head_from_checkpoint(state).to(device)
+    if arrays["features"].shape[1] != head[-1].in_features:
+        raise ValueError(f"{meta['model']}'s head takes {head[-1].in_features} features; the matrix has {arrays['features'].shape[1]}")
+    val, test = (FeatureSplit.from_arrays(arrays, name, device) for name in ("val", "test"))
+    return score_chosen(head, val, test, meta["loss"], float(meta["config"].get("threshold", 0.5)))

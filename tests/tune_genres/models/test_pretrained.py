@@ -83,3 +83,17 @@ def test_weights_fetch_without_a_model_that_has_weights_is_one_line(capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert said in err and len(err.splitlines()) == 1
+
+
+def test_weights_list_with_a_name_lists_that_model_alone(tmp_path, monkeypatch, capsys):
+    from tune_genres.cli import main
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert main(["weights", "list", "resnet18"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(("| model", "|---"))]
+    assert len(rows) == 1 and rows[0].startswith("| resnet18 |") and "tune-genres weights fetch resnet18" in rows[0]
+    assert main(["weights", "list", "resnet81"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert not captured.out and len(err.splitlines()) == 1
+    assert "weights list resnet81: unknown model; did you mean 'resnet18'?" in err

@@ -138,3 +138,37 @@ def test_a_resumed_trial_augments_and_schedules_as_the_uninterrupted_one(posters
               resume=load_checkpoint(kept[2]))
     assert [r["epoch"] for r in resumed] == [3, 4]
     assert [(r["train_loss"], r["val_map"]) for r in resumed] == [(r["train_loss"], r["val_map"]) for r in rows[2:]]
+
+
+@pytest.fixture(scope="module")
+def cached_arrays(posters):
+    return feature_arrays(posters[1])
+
+
+def test_a_head_trial_on_cached_features_never_builds_the_body(cached_arrays, tmp_path, monkeypatch):
+    import tune_genres.models.backbones as backbones
+
+    whole_config = create_model("efficientnet_lite0", 3, 80, 55, dropout=0.5, frozen=True).config
+
+    def no_body(name):
+        raise AssertionError(f"{name}'s body was built for a trial that trains its head alone")
+
+    monkeypatch.setattr(backbones, "build_body", no_body)
+    rows, checkpoint = train(cached_arrays, tmp_path / "head", epochs=2, checkpoint_every=2)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    # The checkpoint still describes the whole network, so that evaluate can put the body back.
+    assert load_checkpoint(checkpoint)["meta"]["model_config"] == whole_config
+
+
+def test_a_head_checkpoint_scores_on_cached_features_as_the_trial_scored_itself(posters, cached_arrays, tmp_path):
+    from tune_genres.training.features import score_head_checkpoint
+
+    rows, checkpoint = train(cached_arrays, tmp_path / "head")
+    metrics, thresholds = score_head_checkpoint(load_checkpoint(checkpoint), cached_arrays)
+    assert metrics["test_map"] == pytest.approx(rows[-1]["test_map"], abs=1e-6)
+    assert metrics["test_f1_macro_tuned"] == pytest.approx(rows[-1]["test_f1_macro_tuned"], abs=1e-6)
+    assert [float(t) for t in thresholds] == pytest.approx(rows[-1]["thresholds"])
+    # A whole network's checkpoint is not a head's: refused, not scored on the wrong inputs.
+    _, whole = train(posters[1], tmp_path / "whole", epochs=1, checkpoint_every=1)
+    with pytest.raises(ValueError, match="not a head-only checkpoint"):
+        score_head_checkpoint(load_checkpoint(whole), cached_arrays)

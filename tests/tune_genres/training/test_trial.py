@@ -71,6 +71,22 @@ def test_the_test_score_is_the_best_weights_scored_once_as_evaluate_gives_it(tra
     assert latest["epoch"] == 6 and last["last_test_map"] == pytest.approx(latest["metrics"]["map"], abs=1e-6)
 
 
+def test_the_last_row_carries_the_thresholds_tuned_for_the_chosen_weights(trained):
+    _, rows, checkpoints = trained
+    assert all("thresholds" not in r for r in rows[:-1])
+    thresholds = rows[-1]["thresholds"]
+    assert len(thresholds) == 3 and all(isinstance(t, float) for t in thresholds)
+    assert thresholds == load_checkpoint(checkpoints[6])["thresholds"]
+
+
+def test_a_resumed_trial_s_best_weights_are_read_onto_the_cpu_wherever_the_rest_goes(trained):
+    _, _, checkpoints = trained
+    # The meta device stands in for a GPU: a trial loads its checkpoint onto its own device.
+    state = load_checkpoint(checkpoints[3], map_location="meta")
+    assert {t.device.type for t in state["model"].values()} == {"meta"}
+    assert {t.device.type for t in state["best_model"].values()} == {"cpu"}
+
+
 def test_a_lower_is_better_select_metric_picks_the_lowest(trained, tmp_path):
     dataset, _, _ = trained
     rows, _ = train(dataset, tmp_path, select_metric="val_loss", epochs=4)
