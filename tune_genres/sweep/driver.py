@@ -177,9 +177,9 @@ def run_sweep(sweep: Sweep, options: SweepOptions) -> SweepOutcome:
     record = experiment_record(sweep, dataset, trial_resources, max_concurrent)
     with claimed(exp_dir, local):
         resume = resume_or_start(exp_dir, storage, local, record, options)
-        interrupted = train(sweep, options, dataset, storage, name, exp_dir, record, resume, trial_resources,
-                            max_concurrent)
-        report = finish(exp_dir, dataset, interrupted) if local else None
+        interrupted, inputs = train(sweep, options, dataset, storage, name, exp_dir, record, resume, trial_resources,
+                                    max_concurrent)
+        report = finish(exp_dir, dataset, interrupted, inputs) if local else None
     return SweepOutcome(exp_dir, report, interrupted)
 
 
@@ -231,9 +231,9 @@ def resume_or_start(exp_dir: str, storage: str, local: bool, record: dict, optio
 
 
 def train(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: str, name: str, exp_dir: str,
-          record: dict, resume: bool, trial_resources: dict, max_concurrent: int) -> bool:
+          record: dict, resume: bool, trial_resources: dict, max_concurrent: int) -> tuple[bool, dict]:
     """Join Ray, record the experiment, run Tune until every trial ends or a stop is asked for;
-    returns whether one was (Ctrl-C, SIGTERM)."""
+    returns whether one was (Ctrl-C, SIGTERM), and the trials' inputs in the object store."""
     from ray import tune
 
     from .cluster import check_resources, check_shared_storage, connect
@@ -255,18 +255,20 @@ def train(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: str, n
             record_precision(exp_dir, decision)
         print(f"tune-genres: every trial trains in {decision.precision} ({decision.why})", file=sys.stderr)
         precision = decision.precision
-    tuner = make_tuner(sweep, options, dataset, storage, name, exp_dir, resume, trial_resources, max_concurrent,
-                       precision)
+    # Each ratio's arrays (and features, weights) go into the object store once; trials fetch what they train on.
+    inputs = put_trial_inputs(sweep, dataset)
+    tuner = make_tuner(sweep, options, dataset, inputs, storage, name, exp_dir, resume, trial_resources,
+                       max_concurrent, precision)
     with graceful_interrupt() as stop_asked:
         try:
             tuner.fit()
         except tune.TuneError as e:
             raise storage_failure(e, storage) or e
-    return stop_asked.is_set()
+    return stop_asked.is_set(), inputs
 
 
-def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: str, name: str, exp_dir: str,
-               resume: bool, trial_resources: dict, max_concurrent: int, precision: str | None):
+def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, inputs: dict, storage: str, name: str,
+               exp_dir: str, resume: bool, trial_resources: dict, max_concurrent: int, precision: str | None):
     """A new Tuner for the sweep, or the experiment's restored one (numbering new trials on)."""
     from ray import tune
 
@@ -277,8 +279,6 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: s
 
     local = "://" not in exp_dir
     filesystem = storage_filesystem_for(storage)
-    # Each ratio's arrays (and features, weights) go into the object store once; trials fetch what they train on.
-    inputs = put_trial_inputs(sweep, dataset)
     trainable = tune.with_resources(tune.with_parameters(train_trial, inputs=inputs), trial_resources)
 
     swept = sweep.swept_keys()
@@ -328,12 +328,12 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: s
     )
 
 
-def finish(exp_dir: str, dataset: Dataset, interrupted: bool) -> dict:
+def finish(exp_dir: str, dataset: Dataset, interrupted: bool, inputs: dict) -> dict:
     """Score the trials ASHA stopped (not those an interruption stopped: they resume), then the report."""
     from .stopped_trials import score_stopped_trials  # torch: imported once a sweep has run
 
     if not interrupted:
-        score_stopped_trials(Path(exp_dir), dataset)
+        score_stopped_trials(Path(exp_dir), dataset, inputs)
     return write_report(exp_dir, partial=interrupted)
 
 

@@ -19,7 +19,9 @@ from dataset_builder.store import Dataset
 from ..results.trial_record import json_ready, read_record, write_record
 from ..training.checkpoint import load_checkpoint, rebuild_model, write_thresholds
 from ..training.data import ResidentSplit
+from ..training.features import score_head_checkpoint
 from ..training.selection import score_chosen
+from .trial_inputs import trial_inputs
 
 
 def needs_scores(record: dict | None) -> bool:
@@ -27,25 +29,25 @@ def needs_scores(record: dict | None) -> bool:
             and record["checkpoint"] is not None)
 
 
-def score_stopped_trials(exp_dir: Path, dataset: Dataset) -> list[str]:
-    """Score every trial that ended early without test scores; returns the trials' names."""
+def score_stopped_trials(exp_dir: Path, dataset: Dataset, inputs: dict | None = None) -> list[str]:
+    """Score every trial that ended early without test scores; returns the trials' names.
+    `inputs`: the sweep's trial inputs (trial_inputs.put_trial_inputs), whose cached features
+    score a head-only trial's head without running its body over every poster again."""
     from torch.utils.tensorboard import SummaryWriter
 
     from .tensorboard import tag_for
 
     scored = []
-    labels = np.asarray(dataset.labels)
     for folder in sorted(p.parent for p in exp_dir.glob("*/params.json")):
         record = read_record(folder)
         if not needs_scores(record):
             continue
         state = load_checkpoint(record["checkpoint"])
-        meta = state["meta"]
-        best = state["best_model"] is not None
-        model = rebuild_model(state, best).to(memory_format=torch.channels_last)
-        images = dataset.images(meta["ratio"])
-        val, test = (ResidentSplit.from_indices(images, labels, dataset.split(name), "cpu") for name in ("val", "test"))
-        metrics, thresholds = score_chosen(model, val, test, meta["loss"], float(meta["config"].get("threshold", 0.5)))
+        features = cached_features_of(state, inputs)
+        if features is not None:
+            metrics, thresholds = score_head_checkpoint(state, features)
+        else:
+            metrics, thresholds = score_on_posters(state, dataset)
         write_thresholds(record["checkpoint"], thresholds)
         record.update(scores=json_ready(metrics), thresholds=[float(t) for t in thresholds], test_scored_by="driver")
         write_record(folder, record)
@@ -54,3 +56,23 @@ def score_stopped_trials(exp_dir: Path, dataset: Dataset) -> list[str]:
                 writer.add_scalar(tag_for(key), value, record["epochs_done"])
         scored.append(folder.name)
     return scored
+
+
+def cached_features_of(state: dict, inputs: dict | None) -> dict | None:
+    """The cached-features arrays a head-only checkpoint's trial trained on, when the sweep has them."""
+    if inputs is None or state["meta"].get("holds") != "head":
+        return None
+    import ray
+
+    reference, _ = trial_inputs(state["meta"]["config"], inputs)
+    arrays = ray.get(reference) if isinstance(reference, ray.ObjectRef) else reference
+    return arrays if "features" in arrays else None
+
+
+def score_on_posters(state: dict, dataset: Dataset) -> tuple[dict, np.ndarray]:
+    """The checkpoint's chosen weights, as a whole network, on the dataset's posters (on the CPU)."""
+    meta = state["meta"]
+    model = rebuild_model(state, state["best_model"] is not None).to(memory_format=torch.channels_last)
+    labels, images = np.asarray(dataset.labels), dataset.images(meta["ratio"])
+    val, test = (ResidentSplit.from_indices(images, labels, dataset.split(name), "cpu") for name in ("val", "test"))
+    return score_chosen(model, val, test, meta["loss"], float(meta["config"].get("threshold", 0.5)))
