@@ -21,6 +21,7 @@ import json
 import math
 import os
 import re
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,12 +179,16 @@ class Sweep:
     text: str = ""  # the sweep as TOML: the file's own text, or the merged content after --set
 
     @classmethod
-    def from_dict(cls, data: dict, name: str = "sweep") -> "Sweep":
+    def from_dict(cls, data: dict, name: str | None = None) -> "Sweep":
         """What a sweep file holds, as a dict (`{"space": {"lr": {"loguniform": [1e-4, 1e-2]}, ...}}`),
-        validated as a file is; errors name `<name>` where a file's would name its path."""
+        validated as a file is; errors name `<name>` where a file's would name its path. Without a
+        name (in the dict or here) each call names a new experiment, `sweep-<date>-<time>`, as
+        `make demo` does: a notebook's second run never collides with its first."""
+        given = name or (data.get("name") if isinstance(data, dict) else None)
+        label = f"<{given or 'sweep'}>"  # where errors say a file's path
         if not isinstance(data, dict):
-            raise BadInput(f"<{name}>: expected a dict of sections such as {{'grid': {{'lr': [1e-3]}}}}")
-        sweep = parse_sweep({"name": name, **data}, Path(f"<{name}>"))
+            raise BadInput(f"{label}: expected a dict of sections such as {{'grid': {{'lr': [1e-3]}}}}")
+        sweep = parse_sweep({**data, "name": given or time.strftime("sweep-%Y%m%d-%H%M%S")}, Path(label))
         sweep.text = toml_text(data)
         return sweep
 
@@ -290,10 +295,14 @@ def is_utf8(arg: str) -> bool:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """A copy of `data` with each `--set KEY=VALUE` applied, in order."""
+    """A copy of `data` with each `--set KEY=VALUE` applied, in order. `space.KEY` on a file with a
+    [grid] turns its grid into a [space] (which takes lists too), so one key can be drawn from a
+    distribution while the others stay lists."""
     merged = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for arg in overrides:
-        parts, value = parse_override(arg)
+    parsed = [(arg, *parse_override(arg)) for arg in overrides]
+    if "grid" in merged and "space" not in merged and any(parts[0] == "space" for _, parts, _ in parsed):
+        merged["space"] = merged.pop("grid")
+    for arg, parts, value in parsed:
         if len(parts) == 1:
             merged[parts[0]] = value
             continue
@@ -442,10 +451,10 @@ def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
     if distributions and search["algorithm"] == "grid":
         key = next(iter(distributions))
         raise BadInput(f"{path}: {section_name}.{key} is a distribution, which a grid cannot enumerate: "
-                       "set [search] algorithm = \"random\" or \"tpe\", or give a list")
+                       "set [search] algorithm = \"random\" or \"tpe\" (--set search.algorithm=random), or give a list")
     check_combinations(path, grid)
     check_warmup(path, data, section_name, grid, train, distributions)
-    return Sweep(
+    sweep = Sweep(
         path=path,
         name=name,
         description=str(data.get("description", "")),
@@ -459,3 +468,13 @@ def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
         section=section_name,
         text=text,
     )
+    check_scheduler(sweep)
+    return sweep
+
+
+def check_scheduler(sweep: Sweep) -> None:
+    """ASHA's first cut must come before the trials' last epoch (Ray asserts it deep inside Tune)."""
+    grace = sweep.scheduler["grace_period"]
+    if sweep.scheduler["type"] == "asha" and grace > sweep.max_epochs:
+        raise BadInput(f"{sweep.path}: scheduler.grace_period {grace} is past the last epoch ({sweep.max_epochs}): ASHA "
+                       "would never cut; lower grace_period, or train more epochs")

@@ -95,7 +95,7 @@ def test_each_space_mistake_is_one_line_naming_the_file_and_key(tmp_path, text, 
 
 def test_from_dict_validates_as_a_file_does():
     sweep = Sweep.from_dict(tomllib.loads(SPACE))
-    assert sweep.distributions["lr"] == Distribution("loguniform", 1e-5, 1e-2) and sweep.name == "sweep"
+    assert sweep.distributions["lr"] == Distribution("loguniform", 1e-5, 1e-2) and sweep.name.startswith("sweep-")
     assert tomllib.loads(sweep.text) == tomllib.loads(SPACE)  # the experiment's copy of it
     with pytest.raises(BadInput, match=r"^<sweep>: unknown key train.epoch \(did you mean 'epochs'\?\)$"):
         Sweep.from_dict({"grid": {"lr": [1e-3], "ratio": [30]}, "train": {"epoch": 3}})
@@ -150,5 +150,6 @@ def test_the_cli_refuses_a_bad_set_with_exit_2_before_ray_starts(tmp_path, capsy
     code = main(["sweep", str(path), "--dataset", str(tmp_path / "nowhere"), "--set", "train.epochs=2",
                  "--set", "space.lr={loguniform=[1e-4,1e-2]}"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and err.endswith(f"{path}: both [grid] and [space]; keep one ([space] takes lists too)")
+    assert code == 2 and err.endswith(f"{path}: space.lr is a distribution, which a grid cannot enumerate: set [search] "
+                                      'algorithm = "random" or "tpe" (--set search.algorithm=random), or give a list')
     assert len(err.splitlines()) == 1 and not (tmp_path / "experiments").exists()

@@ -109,3 +109,31 @@ def test_the_sweep_fingerprint_follows_what_is_trained_not_how_it_runs(tmp_path)
         (tmp_path / f"{name}.toml").write_text(text)
         fingerprints[name] = load_sweep(tmp_path / f"{name}.toml").fingerprint
     assert fingerprints["base"] == fingerprints["renamed"] == fingerprints["resources"] != fingerprints["epochs"]
+
+
+def test_set_space_on_a_grid_file_draws_that_key_and_says_how_to_search(tmp_path):
+    from dataset_builder.errors import BadInput
+
+    demo = SWEEPS / "demo.toml"
+    with pytest.raises(BadInput, match=r"space\.lr is a distribution, which a grid cannot enumerate.*--set search\.algorithm=random"):
+        load_sweep(demo, ["space.lr={loguniform=[1e-4,1e-2]}"])
+    drawn = load_sweep(demo, ["space.lr={loguniform=[1e-4,1e-2]}", "search.algorithm=random"])
+    assert drawn.section == "space" and drawn.distributions["lr"].kind == "loguniform"
+    assert drawn.grid["ratio"] == load_sweep(demo).grid["ratio"]  # the file's other lists are kept
+
+
+def test_asha_that_would_never_cut_is_refused_before_ray(tmp_path):
+    with pytest.raises(Exception, match=r"scheduler\.grace_period 5 is past the last epoch \(2\)"):
+        load_sweep(SWEEPS / "asha.toml", ["train.epochs=2", "scheduler.grace_period=5"])
+    assert load_sweep(SWEEPS / "asha.toml", ["train.epochs=2", "scheduler.grace_period=2"]).max_epochs == 2
+
+
+def test_a_sweep_from_a_dict_without_a_name_is_a_new_experiment_each_time(monkeypatch):
+    from tune_genres.sweep import sweep_file
+
+    grid = {"grid": {"lr": [1e-3], "ratio": [30]}}
+    times = iter(["sweep-20261205-101500", "sweep-20261205-101502"])
+    monkeypatch.setattr(sweep_file.time, "strftime", lambda _: next(times))
+    assert [sweep_file.Sweep.from_dict(grid).name for _ in range(2)] == ["sweep-20261205-101500", "sweep-20261205-101502"]
+    assert sweep_file.Sweep.from_dict({**grid, "name": "mine"}).name == "mine"
+    assert sweep_file.Sweep.from_dict(grid, name="given").name == "given"
