@@ -24,11 +24,12 @@ ALL_RATIOS = (30, 44, 58, 72, 86, 100)
 
 def shortening(sweep_file: Path) -> list[str]:
     """The --set arguments that make a shipped sweep quick: 1 epoch (3 under ASHA, its first rung
-    at 1, so that it stops some trials: Ray refuses a grace period past the last epoch), a checkpoint
-    every epoch."""
+    at 1, so that it stops some trials: Ray refuses a grace period past the last epoch; 1 more
+    than a warm-up the file has), a checkpoint every epoch."""
     content = tomllib.loads(sweep_file.read_text())
     asha = content.get("scheduler", {}).get("type") == "asha"
-    epochs = 3 if asha else 1
+    warmup = content.get("train", {}).get("warmup_epochs", 0)
+    epochs = max(3 if asha else 1, warmup + 1)
     swept = next((s for s in ("grid", "space") if "epochs" in content.get(s, {})), None)
     sets = [f"{swept}.epochs=[{epochs}]" if swept else f"train.epochs={epochs}", "train.checkpoint_every=1"]
     if asha:
