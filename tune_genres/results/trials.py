@@ -162,8 +162,8 @@ def trial_row(trial: Trial, select: str = DEFAULT_SELECT_METRIC) -> dict:
 def grouping_keys(table) -> list[str]:
     """The swept keys besides lr and ratio (loss, batch size, ...): one table or panel per value. A
     seed that repeats configurations is none: a configuration's repeats share a cell (mean ± sd)."""
-    pooled = {"lr", "ratio", *(["seed"] if repeated(table) else [])}
-    return [k for k in HYPERPARAMETERS if k not in pooled and k in table.columns and table[k].nunique() > 1]
+    within_a_table = {"lr", "ratio", *(["seed"] if repeated(table) else [])}
+    return [k for k in HYPERPARAMETERS if k not in within_a_table and k in table.columns and table[k].nunique() > 1]
 
 
 def tabled_as_grid(table, search: str) -> bool:
