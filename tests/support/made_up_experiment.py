@@ -52,6 +52,17 @@ def write_made_up_grid(exp: Path, lrs: list[float], ratios: list[int], losses: l
                 write_trial(exp / trial_name(config, ["lr", "ratio", "loss"]), config, peak)
 
 
+def write_made_up_repeats(exp: Path, peaks: dict[float, list[float]], ratio: int = 30, epochs: int = 4) -> None:
+    """A grid of learning rates at one ratio, each repeated with seeds 0, 1, ...: {lr: [val_map peak per seed]}."""
+    exp.mkdir(parents=True)
+    write_json(exp / "experiment.json", experiment_record("grid"))
+    write_json(exp / "baselines.json", made_up_baselines())
+    for lr, by_seed in peaks.items():
+        for seed, peak in enumerate(by_seed):
+            config = {"lr": lr, "ratio": ratio, "seed": seed, "epochs": epochs, "select_metric": "val_map"}
+            write_trial(exp / trial_name(config, ["lr", "ratio", "seed"]), config, peak)
+
+
 def write_trial(folder: Path, config: dict, peak: float) -> None:
     """A finished trial whose val_map rises to `peak` and falls back a little (best epoch before the last)."""
     folder.mkdir()

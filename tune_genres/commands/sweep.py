@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep",
         help="run a sweep file's grid or search with Ray Tune",
-        description="Train every combination in SWEEP.toml's [grid], or num_samples draws from its [space] "
+        description="Train every combination in SWEEP.toml's [grid] (num_samples times over, repeat i with seed "
+        "train.seed + i), or num_samples draws from its [space] "
         "([search] algorithm random or tpe), on DATASET with Ray Tune, on a local Ray "
         "or the cluster at --address; TensorBoard events, checkpoints and results go to STORAGE/NAME, and the "
         "report (results.csv, results.md, heatmap.png, learning-curves.png) is written at the end. One driver per "

@@ -26,8 +26,20 @@ def fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def spread_text(row: pd.Series, metric: str, between: str = " ") -> str:
+    """A configuration's `metric` over its repeats (results/repeats.py's row): "0.412 ± 0.006 (3)",
+    the mean ± sd (how many repeats scored it); "0.412 (1)" for one, "–" for none."""
+    count = int(row[f"{metric}_n"])
+    if count < 2:
+        return f"{fmt(row[metric])} ({count})" if count else "–"
+    return f"{fmt(row[metric])}{between}± {fmt(row[f'{metric}_sd'])} ({count})"
+
+
 def cell_text(row: pd.Series, metric: str) -> str:
-    """A heatmap cell: the value, and where the scheduler stopped the trial (its value is from fewer epochs)."""
+    """A heatmap cell: the value (a configuration's mean ± sd over its repeats), and where the
+    scheduler stopped the trial (its value is from fewer epochs)."""
+    if f"{metric}_n" in row:
+        return spread_text(row, metric, between="\n")
     stopped = f"\nstopped at {row['epochs_done']}" if row.get("status") == "stopped early" else ""
     return fmt(row[metric]) + stopped
 
@@ -43,8 +55,10 @@ def heatmap(table: pd.DataFrame, metric: str, path: Path) -> None:
     rows = math.ceil(len(groups) / columns)
     fig, axes = plt.subplots(rows, columns, squeeze=False, figsize=(
         1.2 + 1.3 * table["ratio"].nunique() * columns, rows * (2 + 0.6 * table["lr"].nunique())))
+    # A row per configuration (results/repeats.py): each cell is the mean over its repeats.
+    pooled = "mean " if f"{metric}_n" in table.columns else ""
     for ax, (key, group) in zip(axes.flat, groups):
-        title = f"{metric}" + (f" ({group_label(others, key)})" if others else "")
+        title = f"{pooled}{metric}" + (f" ({group_label(others, key)})" if others else "")
         heatmap_panel(fig, ax, group, metric, title)
     for ax in axes.flat[len(groups):]:
         ax.set_visible(False)  # the last row's spare places

@@ -2,7 +2,8 @@
 
     the headline table   a row per experiment: the trial its select_metric chose on validation,
                          that trial's val and test scores, the test baselines beside them, and the
-                         compute its trials took
+                         compute its trials took; where seeds repeat configurations, the configuration
+                         its mean chose, and its scores' mean ± sd over its repeats
     a section each       a grid over learning rate x ratio (and at most one other key, such as
                          loss): a table per metric in TABLED, and the epochs each trial trained
                          (the scheduler's cuts); any other experiment: its best trials, ranked
@@ -23,10 +24,12 @@ from dataset_builder.atomic import write_atomic
 from dataset_builder.errors import BadInput
 from dataset_builder.reading import read_bytes
 
-from .charts import fmt
+from .charts import fmt, spread_text
 from .outputs import check_output_folder
 from .records import read_baselines, read_experiment
-from .report import best_trial, describe, grid_table_lines, top_trials_lines, write_report
+from .repeats import best_configuration, configuration_label, configurations, repeated, varied_keys
+from .report import (best_trial, chosen_configuration_lines, configuration_lines, configuration_scores, describe,
+                     grid_table_lines, metric_table_lines, top_trials_lines, write_report)
 from .trials import check_experiment_folder, group_label, grouping_keys, tabled_as_grid
 
 # The metrics a grid's section tables: validation chose, test was scored once on the chosen weights.
@@ -50,6 +53,11 @@ class Experiment:
         self.record = read_experiment(folder) or {}
         self.baselines = read_baselines(folder) or {}
         self.ran = command_line(folder / "sweep.toml") or self.record.get("sweep", "?")
+
+    @property
+    def repeats(self) -> bool:
+        """Do seeds repeat its configurations (its choice is then a configuration, by its mean)?"""
+        return repeated(self.table)
 
     @property
     def is_grid(self) -> bool:
@@ -87,27 +95,51 @@ def headline_lines(experiments: list[Experiment]) -> list[str]:
         "trial's best-epoch weights. Beside it, the test split's baselines: the label prior's mAP and the "
         "majority genre's categorical accuracy (the ROC-AUC of both is 0.5).",
         "",
+        *([] if not any(exp.repeats for exp in experiments) else [
+            "Where seeds repeat configurations, the configuration with the best mean select_metric on validation "
+            "is chosen: its scores are the mean ± sd over its repeats (how many), its best epochs one per repeat.",
+            ""]),
         "| experiment | genres | trials (stopped early) | chosen on val | best epoch | val score | test mAP | prior mAP "
         "| test ROC-AUC | test accuracy | majority accuracy | trial-hours |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for exp in experiments:
-        best = best_trial(exp.table, exp.select)
         stopped = int((exp.table["status"] == "stopped early").sum())
         hours = exp.table["wall_s"].fillna(0).sum() / 3600
         genres = len(exp.baselines.get("genres", [])) or "?"
-        if best is None:
-            chosen = ["none yet", "–", "–", "–"]
-        else:
-            chosen = [best["trial"], f"{best['best_epoch']}", val_score(best, exp.select),
-                      fmt(best.get("test_map"))]
+        chosen = chosen_cells(exp)
         lines.append(
-            f"| {exp.name} | {genres} | {len(exp.table)} ({stopped}) | " + " | ".join(chosen) + " | "
-            f"{fmt(exp.baseline('test', 'prior', 'map'))} | {fmt(None if best is None else best.get('test_roc_auc_macro'))} | "
-            f"{fmt(None if best is None else best.get('test_categorical_accuracy'))} | "
+            f"| {exp.name} | {genres} | {len(exp.table)} ({stopped}) | " + " | ".join(chosen[:4]) + " | "
+            f"{fmt(exp.baseline('test', 'prior', 'map'))} | " + " | ".join(chosen[4:]) + " | "
             f"{fmt(exp.baseline('test', 'majority', 'categorical_accuracy'))} | {hours:.2f} |"
         )
     return lines + [""]
+
+
+# The headline's scores of an experiment's choice, after its val score.
+HEADLINE_TESTS = ("test_map", "test_roc_auc_macro", "test_categorical_accuracy")
+
+
+def chosen_cells(exp: Experiment) -> list[str]:
+    """The headline's cells of what the experiment chose: its name, best epoch, val score, then test
+    mAP, ROC-AUC and accuracy (a trial's; or a repeated configuration's, over its repeats)."""
+    best = best_trial(exp.table, exp.select)
+    if best is None:
+        return ["none yet"] + ["–"] * 5
+    if exp.repeats:
+        return configuration_cells(exp)
+    return [best["trial"], f"{best['best_epoch']}", val_score(best, exp.select), *(fmt(best.get(m)) for m in HEADLINE_TESTS)]
+
+
+def configuration_cells(exp: Experiment) -> list[str]:
+    """The configuration the mean chose: its name and repeats, each repeat's best epoch (in seed
+    order), and each score's mean ± sd over its repeats."""
+    repeats = best_configuration(exp.table, exp.select).sort_values("seed")
+    chosen = configurations(repeats, [exp.select, *HEADLINE_TESTS]).iloc[0]
+    name = f"{configuration_label(chosen, varied_keys(exp.table))} ({chosen['repeats']} seeds)"
+    epochs = "/".join(str(epoch) for epoch in repeats["best_epoch"])
+    val = spread_text(chosen, exp.select) + ("" if exp.select == "val_map" else f" ({exp.select})")
+    return [name, epochs, val, *(spread_text(chosen, m) for m in HEADLINE_TESTS)]
 
 
 def val_score(best: pd.Series, select: str) -> str:
@@ -126,10 +158,14 @@ def section_lines(exp: Experiment) -> list[str]:
         f"{len(table)} trials: " + ", ".join(f"{n} {s}" for s, n in status.items()) + ".",
         "",
     ]
+    if exp.repeats and best_trial(table, exp.select) is not None:
+        lines += chosen_configuration_lines(table, configuration_scores(table, exp.select), exp.select)
     if not exp.is_grid:
-        # The ranked list's own heading goes one level down, under this section's.
-        return lines + [("#" + line if line.startswith("## ") else line)
-                        for line in top_trials_lines(table, "test_map", exp.select)]
+        ranked = top_trials_lines(table, "test_map", exp.select)
+        if exp.repeats:
+            ranked += configuration_lines(table, "test_map", exp.select)
+        # The ranked lists' own headings go one level down, under this section's.
+        return lines + [("#" + line if line.startswith("## ") else line) for line in ranked]
     others = grouping_keys(table)
     groups = list(table.groupby(others)) if others else [((), table)]
     for metric in TABLED:
@@ -137,7 +173,7 @@ def section_lines(exp: Experiment) -> list[str]:
         for key, group in groups:
             where = f" ({group_label(others, key)})" if others else ""
             lines += [f"### {split} {describe(name)}{where}", ""]
-            lines += grid_table_lines(group, metric) + [""]
+            lines += metric_table_lines(group, metric, exp.repeats) + [""]
         prior = exp.baseline(split, "prior", name)
         majority = exp.baseline(split, "majority", name)
         lines += [f"Baselines on {split}: label prior {fmt(prior)}, majority genre {fmt(majority)}.", ""]
@@ -145,9 +181,22 @@ def section_lines(exp: Experiment) -> list[str]:
     for key, group in groups:
         where = f" ({group_label(others, key)})" if others else ""
         lines += [f"### Epochs trained, of {epochs}{where}; best epoch in brackets", ""]
-        lines += grid_table_lines(group, "epochs_done", lambda row: f"{row['epochs_done']} ({row['best_epoch']})")
+        lines += epochs_table_lines(group, exp.repeats)
         lines.append("")
     return lines
+
+
+def epochs_table_lines(group: pd.DataFrame, repeats: bool) -> list[str]:
+    """Each trial's epochs trained (best epoch), or each configuration's, one per repeat in seed order
+    ("2/2 (1/2)")."""
+    if not repeats:
+        return grid_table_lines(group, "epochs_done", lambda row: f"{row['epochs_done']} ({row['best_epoch']})")
+
+    def per_repeat(config: pd.Series) -> str:
+        trials = group.loc[config["trials"]].sort_values("seed")
+        return "/".join(map(str, trials["epochs_done"])) + " (" + "/".join(map(str, trials["best_epoch"])) + ")"
+
+    return grid_table_lines(configurations(group, []), "epochs_done", per_repeat)
 
 
 def write_comparison(folders: list[Path], out: Path | None) -> str:

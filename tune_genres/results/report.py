@@ -6,8 +6,14 @@
     results.md             the learning rate x ratio table of one metric, the baselines beside it,
                            the best trial, chosen by the experiment's select_metric (validation)
                            (a random or TPE search, or a grid of one lr x ratio cell such as a seed
-                           sweep: its 10 best trials instead), which hyperparameters mattered
+                           sweep: its 10 best trials instead), which hyperparameters mattered.
+                           Where seeds repeat configurations (a grid's num_samples, a swept seed), a
+                           table cell is a configuration's mean ± sd over its repeats, and the best
+                           configuration is the one with the best mean select_metric; its best repeat
+                           is the trial whose weights evaluate and predict take
     heatmap.png            that table as a heatmap (one panel per other swept value; tabled grids only)
+    results.csv's repeats  with repeats, each row also names its configuration and holds its
+                           repeats' count, mean and sd of the select_metric and of its test score
     importance.csv         parameter, importance, method: fANOVA over the trials' best select_metric
     parallel-coordinates.png   one line per trial across the swept parameters to the select_metric
     learning-curves.png    validation mAP and training loss per epoch, one line per trial (past 10
@@ -27,10 +33,12 @@ from dataset_builder.errors import BadInput
 
 from ..training.hyperparameters import HYPERPARAMETERS, format_setting
 from ..training.metrics import lower_is_better, metric_name
-from .charts import fmt, heatmap, learning_curves, parallel_coordinates
+from .charts import fmt, heatmap, learning_curves, parallel_coordinates, spread_text
 from .importance import importance, importance_lines, swept_parameters
 from .outputs import report_write_failure
 from .records import read_baselines, read_experiment
+from .repeats import (best_configuration, configuration_label, configurations, repeated, seeds_text, test_counterpart,
+                      varied_keys, with_configuration_columns)
 from ..training.metrics import THRESHOLDED
 from .trials import SHOWN, check_experiment_folder, group_label, grouping_keys, read_trials, select_metric, tabled_as_grid, trial_row
 
@@ -55,6 +63,9 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None, partial:
 
     record = read_experiment(exp_dir) or {}
     ranked = not tabled_as_grid(table, record.get("search", "grid"))  # a search, or a grid of one cell
+    repeats = repeated(table)
+    if repeats:
+        table = with_configuration_columns(table, select)
     if ranked:
         table = best_first(table, f"best_{select}")
     params = swept_parameters(table)
@@ -73,12 +84,23 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None, partial:
     if ranked:
         (exp_dir / "heatmap.png").unlink(missing_ok=True)  # an earlier report's, from before it ranked
     else:
-        write_atomic(exp_dir / "heatmap.png", lambda p: heatmap(table, metric, p))
+        cells = configurations(table, [metric]) if repeats else table  # a configuration's repeats share a cell
+        write_atomic(exp_dir / "heatmap.png", lambda p: heatmap(cells, metric, p))
     write_atomic(exp_dir / "learning-curves.png", lambda p: learning_curves(trials, p, select))
     return {"table": table, "markdown": markdown, "select": select}
 
 
 def best_trial(table: pd.DataFrame, metric: str):
+    """The trial `metric` chooses: the best one; where seeds repeat configurations, the best repeat of
+    the configuration with the best mean (one lucky seed chooses no configuration)."""
+    if repeated(table):
+        table = best_configuration(table, metric)
+        if table is None:
+            return None
+    return best_single(table, metric)
+
+
+def best_single(table: pd.DataFrame, metric: str):
     scored = table.dropna(subset=[metric])
     if scored.empty:
         return None
@@ -102,14 +124,19 @@ def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: st
             f"Dataset: {baselines['dataset']} ({len(baselines['genres'])} genres: {', '.join(baselines['genres'])}; "
             f"{counts.get('train', '?')} train / {counts.get('val', '?')} val / {counts.get('test', '?')} test posters)."
         )
+    repeats = repeated(table)
+    if repeats:
+        lines.append(repeats_line(table, select, ranked))
     lines.append("")
     groups = [] if ranked else table.groupby(others) if others else [((), table)]
     if ranked:
         lines += top_trials_lines(table, metric, select)
+    if ranked and repeats:
+        lines += configuration_lines(table, metric, select)
     for key, group in groups:
         if others:
             lines += [f"## {group_label(others, key)}", ""]
-        lines += grid_table_lines(group, metric) + [""]
+        lines += metric_table_lines(group, metric, repeats) + [""]
     if baselines and split in baselines:
         lines.append(f"Baselines on the {split} split (no image looked at):")
         lines.append("")
@@ -140,6 +167,42 @@ def grid_table_lines(group: pd.DataFrame, metric: str, cell: Callable[[pd.Series
         cells = [cell(rows[lr, r]) if (lr, r) in rows else "–" for r in ratios]
         lines.append(f"| {format_setting('lr', lr)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def metric_table_lines(group: pd.DataFrame, metric: str, repeats: bool) -> list[str]:
+    """The lr x ratio table of `metric`: each trial's value, or, where seeds repeat configurations,
+    each configuration's mean ± sd over its repeats (how many scored it)."""
+    if not repeats:
+        return grid_table_lines(group, metric)
+    return grid_table_lines(configurations(group, [metric]), metric, lambda row: spread_text(row, metric))
+
+
+def repeats_line(table: pd.DataFrame, select: str, ranked: bool) -> str:
+    """How seeds repeat the configurations, and what that changes in the tables and in the choice."""
+    configs = configurations(table, [])
+    counts = sorted(set(configs["repeats"]))
+    times = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    seeds = seeds_text(sorted(int(seed) for seed in table["seed"].dropna().unique()))
+    where = "the configurations' table below gives" if ranked else "each table cell is"
+    many = len(configs) > 1
+    repeated_ones = f"each of the {len(configs)} configurations" if many else "the one configuration"
+    choice = f", and the best configuration is the one with the best mean {select} on validation" if many else ""
+    return (f"Seeds repeat {repeated_ones} {times} times (seeds {seeds}): {where} a configuration's mean ± sd over "
+            f"its repeats (in brackets, how many scored){choice}.")
+
+
+def configuration_lines(table: pd.DataFrame, metric: str, select: str) -> list[str]:
+    """Each configuration's mean ± sd over its seeds, best mean first (a ranked experiment's repeats,
+    such as a seed sweep of one cell)."""
+    metrics = list(dict.fromkeys([select, metric, test_counterpart(select)]))
+    configs = best_first(configurations(table, metrics), select)
+    keys = varied_keys(table)
+    lines = [f"## Configurations over their seeds, best mean {select} first", "",
+             "| configuration | seeds | " + " | ".join(metrics) + " |", "|---|---|" + "---:|" * len(metrics)]
+    for _, row in configs.iterrows():
+        cells = [spread_text(row, m) for m in metrics]
+        lines.append(f"| {configuration_label(row, keys)} | {seeds_text(row['seeds'])} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def top_trials_lines(table: pd.DataFrame, metric: str, select: str, count: int = 10) -> list[str]:
@@ -173,9 +236,12 @@ def best_trial_lines(table: pd.DataFrame, select: str, baselines: dict | None) -
     if best is None:
         return [f"No trial has a finite {select} yet: none is chosen.", ""]
     val_count = (baselines or {}).get("counts", {}).get("val", "?")
-    lines = [
-        f"Best trial, chosen by **{select}**: **{best['trial']}**, {select} {fmt(best[select])} at its best epoch "
-        f"{best['best_epoch']} of {best['epochs_done']}.",
+    chosen = configuration_scores(table, select) if repeated(table) else None
+    lines = [] if chosen is None else chosen_configuration_lines(table, chosen, select)
+    among = "" if chosen is None else " among its repeats"
+    lines += [
+        f"Best trial, chosen by **{select}**{among}: **{best['trial']}**, {select} {fmt(best[select])} at its best "
+        f"epoch {best['best_epoch']} of {best['epochs_done']}{'' if chosen is None else weights_note(best)}.",
         "",
         f"Chosen by {select} on {val_count} validation posters; test scored once on each trial's best-epoch "
         f"weights (epoch {best['best_epoch']} for this one). *_tuned: at per-genre thresholds tuned on validation; "
@@ -185,13 +251,49 @@ def best_trial_lines(table: pd.DataFrame, select: str, baselines: dict | None) -
     if pd.isna(best.get("test_map")):
         return lines + ["Its test split has not been scored yet (the trial has not ended).", ""]
     test = baselines.get("test") if baselines else None
-    lines += ["| test metric | best trial | last epoch | label prior | majority |", "|---|---:|---:|---:|---:|"]
+    # With repeats, a last column: the chosen configuration's test scores over all its repeats.
+    spread = (lambda m: "") if chosen is None else (lambda m: f" {spread_text(chosen, f'test_{m}')} |")
+    header = "| test metric | best trial | last epoch | label prior | majority |"
+    lines += [header + ("" if chosen is None else " its configuration, mean ± sd |"),
+              "|---|---:|---:|---:|---:|" + ("" if chosen is None else "---:|")]
     for m in SHOWN:
         prior, majority = (test["prior"].get(m), test["majority"].get(m)) if test else (None, None)
-        lines.append(f"| {m} | {fmt(best.get(f'test_{m}'))} | {fmt(best.get(f'last_test_{m}'))} | {fmt(prior)} | {fmt(majority)} |")
+        lines.append(f"| {m} | {fmt(best.get(f'test_{m}'))} | {fmt(best.get(f'last_test_{m}'))} | {fmt(prior)} | "
+                     f"{fmt(majority)} |" + spread(m))
     for m in THRESHOLDED:
-        lines.append(f"| {m}_tuned | {fmt(best.get(f'test_{m}_tuned'))} | – | – | – |")
+        lines.append(f"| {m}_tuned | {fmt(best.get(f'test_{m}_tuned'))} | – | – | – |" + spread(f"{m}_tuned"))
     return lines + [""]
+
+
+def configuration_scores(table: pd.DataFrame, select: str) -> pd.Series:
+    """The chosen configuration (best mean select_metric) as configurations() gives it: its select
+    metric and every test score, mean ± sd over its repeats."""
+    tests = [f"test_{m}" for m in SHOWN] + [f"test_{m}_tuned" for m in THRESHOLDED]
+    metrics = list(dict.fromkeys([select, test_counterpart(select), *tests]))
+    return configurations(best_configuration(table, select), metrics).iloc[0]
+
+
+def chosen_configuration_lines(table: pd.DataFrame, chosen: pd.Series, select: str) -> list[str]:
+    """Which configuration its mean chose (configuration_scores' row; a seed sweep's only one), and
+    over which seeds."""
+    test = test_counterpart(select)
+    chose = (f"Best configuration, chosen on validation by its mean **{select}**" if len(configurations(table, [])) > 1
+             else "The one configuration")
+    return [
+        f"{chose} (over its {chosen['repeats']} repeats, seeds {seeds_text(chosen['seeds'])}): "
+        f"**{configuration_label(chosen, varied_keys(table))}**, {select} {spread_text(chosen, select)}, "
+        f"{test} {spread_text(chosen, test)}.",
+        "",
+    ]
+
+
+def weights_note(best: pd.Series) -> str:
+    """Where a repeated experiment's chosen weights are: its best repeat's checkpoint."""
+    checkpoint = best.get("best_checkpoint")
+    where = f" (`{checkpoint}`)" if isinstance(checkpoint, str) else ""
+    return f"; its weights{where} are the ones `evaluate` and `predict` take"
+
+
 def describe(name: str) -> str:
     return {
         "map": "macro average precision",

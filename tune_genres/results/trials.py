@@ -23,6 +23,7 @@ from ..training.metrics import THRESHOLDED
 from ..training.selection import DEFAULT_SELECT_METRIC
 from ..training.checkpoint import HISTORY_FILE
 from .records import read_experiment
+from .repeats import repeated
 from .trial_record import read_record, record_from_rows
 
 # The metrics of the summary rows (val_* and test_*), in the order tables show them.
@@ -159,17 +160,19 @@ def trial_row(trial: Trial, select: str = DEFAULT_SELECT_METRIC) -> dict:
 
 
 def grouping_keys(table) -> list[str]:
-    """The swept keys besides lr and ratio (loss, batch size, ...): one table or panel per value."""
-    return [k for k in HYPERPARAMETERS if k not in ("lr", "ratio") and table[k].nunique() > 1]
+    """The swept keys besides lr and ratio (loss, batch size, ...): one table or panel per value. A
+    seed that repeats configurations is none: a configuration's repeats share a cell (mean ± sd)."""
+    within_a_table = {"lr", "ratio", *(["seed"] if repeated(table) else [])}
+    return [k for k in HYPERPARAMETERS if k not in within_a_table and k in table.columns and table[k].nunique() > 1]
 
 
 def tabled_as_grid(table, search: str) -> bool:
     """Are the trials shown as lr x ratio tables (else ranked, best first)? A grid with at most one
-    other swept key, unless lr and ratio hold one value each while that key varies (a seed sweep):
-    its tables would be one cell each."""
+    other swept key, unless lr and ratio hold one value each while that key or the seed varies (a
+    seed sweep): its tables would be one cell each."""
     others = grouping_keys(table)
     cells = len(table.drop_duplicates(["lr", "ratio"]))
-    return search == "grid" and len(others) <= 1 and (cells > 1 or not others)
+    return search == "grid" and len(others) <= 1 and (cells > 1 or not (others or repeated(table)))
 
 
 def group_label(others: list[str], key) -> str:

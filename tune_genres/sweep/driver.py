@@ -28,7 +28,7 @@ from .experiment import check_experiment_folder, check_resume, experiment_record
 from .experiment_lock import LOCK_FILE, experiment_lock, unlocked_storage_note
 from .interrupt import graceful_interrupt
 from .naming import TrialNamer, check_experiment_name
-from .search import search_algorithm, searched_space
+from .search import search_algorithm, searched_space, tune_num_samples
 from .precision_choice import check_precision, cluster_gpu_types, decide_precision, record_precision
 from .sweep_file import Sweep
 from .trial_inputs import check_models, put_trial_inputs
@@ -282,10 +282,13 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, inputs: di
     trainable = tune.with_resources(tune.with_parameters(train_trial, inputs=inputs), trial_resources)
 
     swept = sweep.swept_keys()
-    # Drawn values need the trial's index to stay unique and short; a grid's names are its values.
-    sampled = sweep.algorithm != "grid" or sweep.search["num_samples"] > 1
-    namer = TrialNamer(swept, sampled, start=next_trial_index(exp_dir) if resume and local else 0)
-    callbacks = [TensorBoardCallback(sweep.grid, sweep.shown_keys(), sweep.run["select_metric"],
+    start = next_trial_index(exp_dir) if resume and local else 0
+    # Drawn values need the trial's index to stay unique and short; a grid's names are its values (a
+    # repeated grid's, its seed too). An experiment that numbered its grid's repeats (before they had
+    # seeds of their own) goes on numbering them.
+    sampled = sweep.algorithm != "grid" or start > 0
+    namer = TrialNamer(swept, sampled, start=start)
+    callbacks = [TensorBoardCallback(sweep.trial_values(), sweep.shown_keys(), sweep.run["select_metric"],
                                      sweep.distributions), TrialRecordCallback(dataset.fingerprint)] + default_loggers() + options.callbacks
     run_config = tune.RunConfig(
         name=name,
@@ -313,7 +316,7 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, inputs: di
         tune_config=tune.TuneConfig(
             scheduler=scheduler(sweep),
             search_alg=search_alg,
-            num_samples=sweep.search["num_samples"],
+            num_samples=tune_num_samples(sweep),
             # the searcher limits itself (ConcurrencyLimiter, BasicVariantGenerator's max_concurrent)
             max_concurrent_trials=(max_concurrent or None) if search_alg is None else None,
             # A trial reuses a finished one's worker process: no new process, no second import of

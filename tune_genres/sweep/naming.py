@@ -1,8 +1,9 @@
 """Names: the experiment's (one folder inside the storage), and short readable ones for trials
 (`lr=1e-3,r=58`): the folder and the TensorBoard run of each.
 
-A sampled sweep (random, tpe, or a repeated grid) puts the trial's index first and rounds drawn
-numbers to 3 significant digits (`0007_lr=3.16e-4,r=58,do=0.432`): the index keeps names unique."""
+A grid's trial is named by its values, a repeated grid's with its seed (`lr=1e-3,r=30,seed=1`). A
+sampled sweep (random, tpe) puts the trial's index first and rounds drawn numbers to 3 significant
+digits (`0007_lr=3.16e-4,r=58,do=0.432`): the index keeps names unique."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The search: a sweep's [space] as Ray Tune's param_space, and the search algorithm that draws from it.
 
-    grid     every combination of the lists (Tune's grid_search), repeated num_samples times
+    grid     every combination of the lists (Tune's grid_search); num_samples = R repeats each
+             combination R times, repeat i with seed train.seed + i (the seed is one more grid axis)
     random   num_samples draws (lists are categorical choices), in a sequence fixed by seed
     tpe      Optuna's TPE (Ray Tune's OptunaSearch, seeded): each next point from the finished trials'
              best select_metric (a validation metric, never test), at most max_concurrent at once
@@ -20,10 +21,16 @@ def searched_space(sweep: Sweep) -> dict:
     from ray import tune
 
     if sweep.algorithm == "grid":
-        return {k: tune.grid_search(v) if len(v) > 1 else v[0] for k, v in sweep.grid.items()}
+        return {k: tune.grid_search(v) if len(v) > 1 else v[0] for k, v in sweep.trial_values().items()}
     space = {k: to_tune(v) if len(v) > 1 else v[0] for k, v in sweep.grid.items()}
     space.update({k: to_tune(d) for k, d in sweep.distributions.items()})
     return space
+
+
+def tune_num_samples(sweep: Sweep) -> int:
+    """Tune's num_samples: a search's draws; a grid once, its repeats being its seed axis (Tune's own
+    repeats would train every point again with the same seed)."""
+    return 1 if sweep.algorithm == "grid" else sweep.search["num_samples"]
 
 
 def searcher_metric(sweep: Sweep) -> tuple[str, str]:

@@ -6,7 +6,8 @@ and the key.
 
     [grid]        lists; their cross product is the trials (learning rate x ratio x loss ...)
     [space]       or: lists and distributions ({loguniform = [1e-5, 1e-2]}, sweep/search_space.py)
-    [search]      algorithm (grid | random | tpe), num_samples, seed, max_concurrent
+    [search]      algorithm (grid | random | tpe), num_samples (draws; a grid's repeats, each with
+                  its own seed), seed, max_concurrent
     [train]       fixed per-trial settings
     [scheduler]   optional early stopping (ASHA)
     [resources]   per-trial CPUs/GPUs and concurrency (overridable on the command line)
@@ -144,7 +145,8 @@ SEARCH_KEYS: dict[str, Key] = {
     # grid: every combination of the lists; random: draws from the space; tpe: Optuna's TPE through
     # Ray Tune's OptunaSearch, which chooses each next point from the trials' best select_metric.
     "algorithm": Key(str, "grid", choices=ALGORITHMS),
-    "num_samples": Key(int, 1, low=1, high=100_000),  # trials drawn; for a grid, repeats of it
+    # trials drawn; for a grid, repeats of it: repeat i trains every grid point with seed train.seed + i
+    "num_samples": Key(int, 1, low=1, high=100_000),
     "seed": Key(int, 0, low=0),  # the same seed draws the same sequence of configurations
     "max_concurrent": Key(int, 0, low=0),  # 0: [resources] max_concurrent's
 }
@@ -197,9 +199,23 @@ class Sweep:
         return self.search["algorithm"]
 
     @property
+    def repeats(self) -> int:
+        """How many times a grid trains each of its points (num_samples), each time with another seed;
+        1 for a search, whose num_samples are draws."""
+        return self.search["num_samples"] if self.algorithm == "grid" else 1
+
+    def trial_values(self) -> dict[str, list]:
+        """Each listed key's values as the trials take them: the file's lists, and a repeated grid's
+        seed one per repeat (train.seed + i), so that repeats train differently and are told apart."""
+        if self.repeats == 1:
+            return self.grid
+        first = self.grid["seed"][0]
+        return {**self.grid, "seed": [first + i for i in range(self.repeats)]}
+
+    @property
     def trial_count(self) -> int:
         if self.algorithm == "grid":
-            return math.prod(len(values) for values in self.grid.values()) * self.search["num_samples"]
+            return math.prod(len(values) for values in self.trial_values().values())
         return self.search["num_samples"]
 
     @property
@@ -228,13 +244,14 @@ class Sweep:
         """The keys TensorBoard's HParams shows: the study's six, and any later one (model, weights...)
         that this sweep varies or sets away from its default."""
         study = HYPERPARAMETERS[: HYPERPARAMETERS.index("seed") + 1]
-        shown = [k for k, values in self.grid.items()
+        shown = [k for k, values in self.trial_values().items()
                  if k in study or len(values) > 1 or values[0] != HYPERPARAMETER_KEYS[k].default]
         return shown + list(self.distributions)
 
     def swept_keys(self) -> list[str]:
-        """Keys with more than one value (lists) or a distribution: the ones a trial name and the HParams table show."""
-        return [k for k, values in self.grid.items() if len(values) > 1] + list(self.distributions)
+        """Keys with more than one value (lists, a repeated grid's seed) or a distribution: the ones a
+        trial name and the HParams table show."""
+        return [k for k, values in self.trial_values().items() if len(values) > 1] + list(self.distributions)
 
 
 def _nearest(key: str, valid) -> str:
@@ -385,6 +402,13 @@ def check_combinations(path: Path, grid: dict[str, list]) -> None:
                        f"(loss = {grid['loss']!r}); use loss = \"bce\"")
 
 
+def check_repeats(path: Path, section: str, grid: dict[str, list], search: dict[str, Any]) -> None:
+    """A repeated grid gives each repeat its own seed: a seed listed in the grid as well would repeat
+    it twice over (and give two trials one seed)."""
+    if search["algorithm"] == "grid" and search["num_samples"] > 1 and len(grid["seed"]) > 1:
+        raise BadInput(f"{path}: [{section}] seed and [search] num_samples both repeat the grid; keep one")
+
+
 def check_warmup(path: Path, data: dict, section: str, grid: dict[str, list], train: dict[str, Any],
                  distributions: dict[str, Distribution]) -> None:
     """A warm-up as long as training leaves the learning rate climbing to the end (training/loop.py's
@@ -453,6 +477,7 @@ def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
         raise BadInput(f"{path}: {section_name}.{key} is a distribution, which a grid cannot enumerate: "
                        "set [search] algorithm = \"random\" or \"tpe\" (--set search.algorithm=random), or give a list")
     check_combinations(path, grid)
+    check_repeats(path, section_name, grid, search)
     check_warmup(path, data, section_name, grid, train, distributions)
     sweep = Sweep(
         path=path,

@@ -111,3 +111,39 @@ def test_hparams_gives_drawn_values_an_interval_domain_and_lists_a_discrete_one(
     assert (infos["lr"].domain_interval.min_value, infos["lr"].domain_interval.max_value) == (1e-5, 1e-2)
     assert (infos["dropout"].domain_interval.min_value, infos["dropout"].domain_interval.max_value) == (0.1, 0.7)
     assert [v.number_value for v in infos["ratio"].domain_discrete.values] == [30, 58]
+
+
+def repeated_grid(num_samples: int = 3) -> Sweep:
+    return Sweep.from_dict({"grid": {"lr": [1e-3, 1e-4], "ratio": [30]}, "train": {"seed": 7},
+                            "search": {"num_samples": num_samples}})
+
+
+def test_a_repeated_grid_gives_each_repeat_its_own_seed_and_tune_one_pass():
+    from tune_genres.sweep.search import tune_num_samples
+
+    s = repeated_grid()
+    space = searched_space(s)
+    assert space["seed"] == {"grid_search": [7, 8, 9]} and space["lr"] == {"grid_search": [1e-3, 1e-4]}
+    assert tune_num_samples(s) == 1 and s.trial_count == 6
+    assert tune_num_samples(sweep("random")) == 6  # a search's num_samples stay its draws
+    assert searched_space(repeated_grid(num_samples=1))["seed"] == 7  # no repeats: one seed, as before
+
+
+def test_a_repeated_grids_trials_are_named_by_their_values_and_seed():
+    s = repeated_grid()
+    seeds, lrs = searched_space(s)["seed"]["grid_search"], searched_space(s)["lr"]["grid_search"]
+    configs = [{"lr": lr, "ratio": 30, "seed": seed} for lr in lrs for seed in seeds]
+    namer = TrialNamer(s.swept_keys(), sampled=False)
+    names = [namer(type("Trial", (), {"trial_id": f"id{i}", "config": c})) for i, c in enumerate(configs)]
+    assert names[:3] == ["lr=1e-3,r=30,seed=7", "lr=1e-3,r=30,seed=8", "lr=1e-3,r=30,seed=9"]
+    assert len(set(names)) == 6
+
+
+def test_a_grid_that_lists_seeds_cannot_be_repeated_too(tmp_path):
+    from support.sweeps import sweep_file_error
+
+    text = "[grid]\nlr = [1e-3]\nratio = [30]\nseed = [0, 1]\n[search]\nnum_samples = 3\n"
+    assert sweep_file_error(tmp_path, text).endswith(
+        "bad.toml: [grid] seed and [search] num_samples both repeat the grid; keep one")
+    one_seed = Sweep.from_dict({"grid": {"lr": [1e-3], "ratio": [30], "seed": [4]}, "search": {"num_samples": 3}})
+    assert one_seed.trial_values()["seed"] == [4, 5, 6]  # one listed seed is the first repeat's
