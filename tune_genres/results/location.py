@@ -174,7 +174,10 @@ class ExperimentLocation:
 
     @property
     def name(self) -> str:
-        return self._local.name if self._local is not None else self._path.rpartition("/")[2]
+        """The last part of its path (a bucket's root: the bucket)."""
+        if self._local is not None:
+            return self._local.name
+        return self._path.rpartition("/")[2] if self._path else self._netloc
 
     @property
     def parent(self) -> ExperimentLocation:

@@ -186,3 +186,12 @@ def test_secrets_are_scrubbed_from_messages(monkeypatch):
 def test_records_written_through_a_location_are_the_tools_json(tmp_path):
     ExperimentLocation(tmp_path).write_json("r.json", {"a": [1, 2]})
     assert (tmp_path / "r.json").read_text() == json.dumps({"a": [1, 2]}, indent=2) + "\n"
+
+
+def test_the_filesystem_tune_pickles_into_its_state_holds_no_credentials(s3):
+    fs, path = ExperimentLocation(s3.uri("exp")).filesystem()
+    pickled = pickle.dumps(fs)  # Tune keeps storage_filesystem in the experiment's saved state
+    assert s3.server.secret.encode() not in pickled and s3.server.access_key.encode() not in pickled
+    assert s3.server.host_port.encode() in pickled  # the endpoint goes with it: a trial reaches the same server
+    restored = pickle.loads(pickled)
+    restored.create_dir(path)  # and it works (credentials from the environment where it lands)
