@@ -12,6 +12,8 @@ arrays (no dataset to build, no JPEG to decode).
 - packing: N trial processes sharing the device at once: aggregate images/s.
 - kill_and_resume: a trial process killed with SIGKILL mid-trial, resumed from its last checkpoint
   in a new process, against an uninterrupted process.
+- feature_pass_memory_check (CUDA): after a frozen body's feature pass, as the sweep's driver runs
+  it before the trials, the process holds (nearly) no GPU memory (sweep/feature_cache.py).
 
 Run as a script it is one trial process (packing, kill_and_resume): `python device_checks.py SPEC.json`.
 """
@@ -253,6 +255,40 @@ def cross_device_check(device, other, epochs: int = 3, stop_after: int = 1) -> d
           and resumed[-1]["device"].startswith(other.type) and math.isfinite(resumed[-1]["val_loss"]))
     return {"ok": bool(ok), "from": str(device), "to": str(other), "weights_equal_after_load": same_weights,
             "final_val_map": resumed[-1]["val_map"]}
+
+
+# What a driver may keep reserved after its feature pass: the blocks are returned; a few MiB of
+# allocator bookkeeping at most. (The CUDA context is not counted by torch's allocator.)
+FREED_TOLERANCE_MIB = 8.0
+
+
+def feature_pass_memory_check(device, posters: int = 2048, ratio: int = 58, model: str = "resnet18",
+                              scale: float = 2.0) -> dict:
+    """A frozen body's features of `posters` synthetic posters on a CUDA device, as the driver
+    computes them before the trials (sweep/feature_cache.body_features, randomly initialised
+    weights: no download): afterwards torch.cuda.memory_reserved() is back to what it was before
+    (run first in a fresh process: 0), within FREED_TOLERANCE_MIB. Figures in MiB."""
+    from tune_genres.sweep.feature_cache import body_features  # no Ray: numpy and dataset_builder only
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        raise ValueError("feature_pass_memory_check measures CUDA memory: give it a CUDA device")
+    width, height = size_for_ratio(ratio)
+    images = np.random.default_rng(0).integers(0, 256, (posters, height, width, 3), dtype=np.uint8)
+    mib = 2**20
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_reserved(device) / mib
+    torch.cuda.reset_peak_memory_stats(device)
+    started = time.perf_counter()
+    matrix = body_features(images, model, GENRES, height, width, scale, None, device)
+    seconds = time.perf_counter() - started
+    torch.cuda.synchronize(device)
+    after = torch.cuda.memory_reserved(device) / mib
+    ok = matrix.shape[0] == posters and bool(np.isfinite(matrix).all()) and after <= before + FREED_TOLERANCE_MIB
+    return {"ok": bool(ok), "model": model, "posters": posters, "ratio": ratio, "input_scale": scale,
+            "image_array_mib": images.nbytes / mib, "reserved_before_mib": before,
+            "peak_reserved_mib": torch.cuda.max_memory_reserved(device) / mib, "reserved_after_mib": after,
+            "allocated_after_mib": torch.cuda.memory_allocated(device) / mib, "seconds": seconds}
 
 
 MODES = {"fp32": {"precision": "fp32"}, "bf16": {"precision": "bf16"},

@@ -6,10 +6,12 @@ Everything runs the trainer as a sweep's trial does (training.trial.run_trial, w
 function instead of Ray Tune's; the GPU machine has no Ray and this import path loads none), on
 posters synthesised as uint8 arrays (device_checks.py):
 
-1. checks (pass/fail): the splits resident on the device as uint8; a trial stopped after a
-   checkpoint and resumed on the device ends where the uninterrupted trial did, in eager fp32, bf16
-   and bf16 + torch.compile (to device_checks.TOLERANCE on a GPU, exactly on the CPU); a checkpoint
-   written on the GPU resumes on the CPU and the reverse (CUDA only);
+1. checks (pass/fail): on CUDA, first, that the sweep driver's feature pass (a frozen body over
+   the posters, before the trials) leaves torch's reserved GPU memory back at 0 (the CUDA context
+   stays); the splits resident on the device as uint8; a trial stopped after a checkpoint and
+   resumed on the device ends where the uninterrupted trial did, in eager fp32, bf16 and bf16 +
+   torch.compile (to device_checks.TOLERANCE on a GPU, exactly on the CPU); a checkpoint written
+   on the GPU resumes on the CPU and the reverse (CUDA only);
 2. a training run per ratio in eager fp32, bf16 and bf16 + compile: images/s after the first epoch,
    the first epoch's seconds (compiling, cuDNN's kernel search) and peak memory (GPU memory torch
    allocated; on the CPU the process's peak RSS);
@@ -70,7 +72,13 @@ def section(name: str):
 
 
 def run_checks(device: torch.device) -> dict:
-    results = {"resident": checks.resident_check(device)}
+    results = {}
+    if device.type == "cuda":  # first: in a process that has used no GPU memory yet, the baseline is 0
+        results["driver_memory_after_features"] = checks.feature_pass_memory_check(device)
+        r = results["driver_memory_after_features"]
+        print(f"  driver's reserved GPU memory after a feature pass: {r['reserved_after_mib']:.1f} MiB "
+              f"(peak {r['peak_reserved_mib']:.0f} MiB): {'ok' if r['ok'] else 'NOT FREED'}", file=sys.stderr)
+    results["resident"] = checks.resident_check(device)
     for mode, settings in checks.MODES.items():
         results[f"resume_{mode}"] = checks.resume_check(device, **settings)
         print(f"  resume {mode}: {'ok' if results[f'resume_{mode}']['matches'] else 'MISMATCH'}", file=sys.stderr)
@@ -160,6 +168,11 @@ def print_tables(found: dict, results: dict, throughput: dict, packing: dict, ti
                            f"resumed from epoch {r['resumed_from_epoch']}")
         elif "images" in r:
             detail = f"{r['images']}; trained on {r['trained_on']}"
+        elif "reserved_after_mib" in r:
+            detail = (f"{r['model']} over {r['posters']} posters at {r['ratio']}% x{r['input_scale']:g} "
+                      f"({r['image_array_mib']:.0f} MiB of images): reserved {r['reserved_before_mib']:.1f} MiB before, "
+                      f"{r['peak_reserved_mib']:.0f} at the peak, {r['reserved_after_mib']:.1f} after "
+                      f"(allocated {r['allocated_after_mib']:.1f}; limit +{checks.FREED_TOLERANCE_MIB:g})")
         else:
             detail = f"{r['from']} -> {r['to']}: weights equal after load: {r['weights_equal_after_load']}"
         print(f"| {name} | {'pass' if passed(r) else 'FAIL'} | {detail} |")

@@ -21,7 +21,7 @@ def read_bytes(path: Path) -> bytes:
         raise BadInput(f"{path}: cannot read it ({e.strerror or e})") from None
 
 
-def decode_utf8(data: bytes, path: Path, remedy: str) -> str:
+def decode_utf8(data: bytes, path, remedy: str) -> str:
     """`data` as text; bytes that are not UTF-8 -> BadInput saying where the first one is."""
     try:
         return data.decode("utf-8")
@@ -45,21 +45,26 @@ def read_json_object(path: Path, remedy: str, required: dict[str, type | tuple[t
     """
     if not path.is_file():
         return None
-    text = read_text(path, remedy)
+    return parse_json_object(read_text(path, remedy), path, remedy, required)
+
+
+def parse_json_object(text: str, where, remedy: str, required: dict[str, type | tuple[type, ...]] | None = None) -> dict:
+    """The JSON object in `text`, read from `where` (a path or a URI, named in each message);
+    BadInput as read_json_object says. For files that do not come from the local disk."""
     if not text.strip():
-        raise BadInput(f"{path}: empty, expected a JSON object; {remedy}")
+        raise BadInput(f"{where}: empty, expected a JSON object; {remedy}")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise BadInput(f"{path}: not valid JSON (line {e.lineno} column {e.colno}): {e.msg}; {remedy}") from None
+        raise BadInput(f"{where}: not valid JSON (line {e.lineno} column {e.colno}): {e.msg}; {remedy}") from None
     if not isinstance(value, dict):
-        raise BadInput(f"{path}: expected a JSON object {{...}}, found {json_type(value)}; {remedy}")
+        raise BadInput(f"{where}: expected a JSON object {{...}}, found {json_type(value)}; {remedy}")
     for key, kinds in (required or {}).items():
         if key not in value:
-            raise BadInput(f"{path}: no key {key!r}; {remedy}")
+            raise BadInput(f"{where}: no key {key!r}; {remedy}")
         if not is_of(value[key], kinds):
             expected = " or ".join(dict.fromkeys(JSON_TYPES[kind] for kind in as_tuple(kinds)))
-            raise BadInput(f"{path}: {key} should be {expected}, found {json_type(value[key])} "
+            raise BadInput(f"{where}: {key} should be {expected}, found {json_type(value[key])} "
                            f"{json.dumps(value[key])[:40]}; {remedy}")
     return value
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# A real S3-compatible server on 127.0.0.1 (moto's, started once per run) and each test's prefix of its bucket.
+from support.s3_server import s3, s3_server  # noqa: F401 (fixtures)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_POSTERS = REPO.parent / "shared" / "data" / "tv-posters"
 

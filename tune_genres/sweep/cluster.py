@@ -10,7 +10,7 @@ from pathlib import Path
 from dataset_builder.errors import BadInput
 
 from .local_ray_reaper import start_reaper
-from .worker_env import trial_env
+from .worker_env import trial_runtime_env
 
 # How long each node gets to answer the shared-storage probe (a worker process must start there).
 PROBE_TIMEOUT_S = 60.0
@@ -31,9 +31,10 @@ def connect(address: str | None) -> None:
     if ray.is_initialized():
         return
     try:
-        # The trial processes' environment goes with the job, so a cluster's nodes need no setup for it.
+        # The trial processes' environment goes with the job, so a cluster's nodes need no setup for it
+        # (the object store's credentials included, outside what Ray logs: worker_env.py).
         context = ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=True,
-                           runtime_env={"env_vars": trial_env()})
+                           runtime_env=trial_runtime_env())
     except ray.exceptions.AuthenticationError as e:  # token mode on here, but no token found
         raise BadInput(f"--address {address}: {e.message}; {TOKEN_HINT}") from None
     except ConnectionError as e:

@@ -14,6 +14,7 @@ reuses it. A dataset folder that cannot be written gets its features computed fo
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import sys
@@ -113,18 +114,53 @@ def cached_features(dataset: Dataset, model: str, ratio: int, scale: float, imag
 def compute(dataset: Dataset, model: str, ratio: int, scale: float, imagenet: dict) -> np.ndarray:
     from tqdm import tqdm
 
-    from ..models.registry import create_model, load_body_weights
     from ..training.device import pick_device
-    from ..training.features import extract_features
 
     width, height = dataset.size(ratio)
-    network = create_model(model, len(dataset.genres), height, width, input_scale=scale, frozen=True)
-    load_body_weights(network, imagenet)
     images = dataset.images(ratio)
     started = time.perf_counter()
     with tqdm(total=len(images), desc=f"{model} features, ratio {ratio} x{scale:g}", unit="poster", file=sys.stderr) as bar:
-        matrix = extract_features(network, images, pick_device("auto"), progress=bar.update)
+        matrix = body_features(images, model, len(dataset.genres), height, width, scale, imagenet, pick_device("auto"),
+                               progress=bar.update)
     seconds = time.perf_counter() - started
     print(f"tune-genres: {model} features of {len(images)} posters at ratio {ratio} x{scale:g}: "
           f"{matrix.shape[1]} each, {seconds:.0f} s ({len(images) / seconds:.0f} posters/s)", file=sys.stderr)
     return matrix
+
+
+def body_features(images: np.ndarray, model: str, num_classes: int, height: int, width: int, scale: float,
+                  imagenet: dict | None, device, progress=None) -> np.ndarray:
+    """`model`'s frozen body (ImageNet weights `imagenet`; None: as initialised, for checks) over
+    every poster of `images` (N x H x W x 3 uint8) on `device`: float32 N x F.
+
+    The driver runs this before the trials start, so it gives back the GPU memory it took: the
+    network and the posters resident on the GPU are dropped and the caching allocator's blocks
+    (about the image array's size) returned to the driver (release_gpu_memory). Kept, they were
+    memory Ray does not know of, for the whole sweep, and trials packed onto the GPU with a
+    fractional gpus_per_trial ran out of it. What stays is the CUDA context itself (a few hundred
+    MB), until the driver ends. benchmarks/gpu_check.py measures what is left."""
+    from ..models.registry import create_model, load_body_weights
+    from ..training.features import extract_features
+
+    network = create_model(model, num_classes, height, width, input_scale=scale, frozen=True)
+    try:
+        if imagenet is not None:
+            load_body_weights(network, imagenet)
+        return extract_features(network, images, device, progress=progress)
+    finally:
+        del network
+        release_gpu_memory()
+
+
+def release_gpu_memory() -> None:
+    """Return the blocks torch's CUDA caching allocator holds, and cuBLAS's workspaces, to the
+    driver; a process that never used CUDA is left alone (no context is created for this)."""
+    import torch
+
+    if not torch.cuda.is_initialized():
+        return
+    gc.collect()  # tensors held only by reference cycles
+    clear_workspaces = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+    if clear_workspaces is not None:
+        clear_workspaces()
+    torch.cuda.empty_cache()

@@ -9,8 +9,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
+from pathlib import Path
 
-from tune_genres.sweep.worker_env import merged_tunables, trial_env
+from tune_genres.sweep.worker_env import CREDENTIAL_VARIABLES, STORAGE_VARIABLES, merged_tunables, trial_env, trial_runtime_env
 
 # Allocates, fills and frees a 64 MiB torch buffer 16 times in a thread (Ray runs a trial in a
 # thread, whose arena glibc would otherwise give back), printing each round's minor page faults.
@@ -77,3 +79,57 @@ def test_ray_workers_start_with_the_trial_env():
                              capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.splitlines()[-1]) == trial_env({})
+
+
+def test_the_object_stores_place_goes_in_env_vars_and_its_credentials_never_do():
+    driver = {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s",
+              "AWS_DEFAULT_REGION": "eu-west-1", "AWS_PROFILE": "mine", "AWS_REGION": "", "HOME": "/home/me"}
+    runtime_env = trial_runtime_env(driver)
+    assert {k: v for k, v in runtime_env["env_vars"].items() if k.startswith("AWS_")} == {
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000", "AWS_DEFAULT_REGION": "eu-west-1"}
+    assert callable(runtime_env["worker_process_setup_hook"])
+    # None set, none passed, and no hook: a node's own role or profile serves.
+    assert trial_runtime_env({}) == {"env_vars": trial_env({})} and set(trial_env({})) == {"OMP_WAIT_POLICY", "GLIBC_TUNABLES"}
+
+
+# Starts a Ray node, THEN takes the driver's AWS variables (from stdin), so that its worker
+# processes cannot inherit them: they have them only if connect() passed them on.
+PASSED_ON = r"""
+import json, os, sys, ray
+from ray.cluster_utils import Cluster
+nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+os.environ.update(json.loads(sys.stdin.readline()))
+from tune_genres.sweep.cluster import connect
+connect(nodes.address)
+names = json.loads(sys.argv[1])
+@ray.remote
+def env():
+    return {k: os.environ.get(k) for k in names}
+print(json.dumps(ray.get(env.remote())))
+ray.shutdown()
+nodes.shutdown()
+"""
+
+
+def test_trials_get_the_drivers_aws_variables_and_no_log_or_output_holds_the_secret():
+    secret = f"secret-{uuid.uuid4().hex}"
+    aws = {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "AKIDTRIALENV",
+           "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1"}
+    names = [*STORAGE_VARIABLES, *CREDENTIAL_VARIABLES]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with tempfile.TemporaryDirectory(prefix="tg-", dir="/tmp") as ray_tmp:  # short: Ray's socket paths
+        out = subprocess.run([sys.executable, "-c", PASSED_ON, json.dumps(names)], input=json.dumps(aws) + "\n",
+                             env={**base, "RAY_TMPDIR": ray_tmp}, capture_output=True, text=True, timeout=180)
+        logged = sorted(str(p.relative_to(ray_tmp)) for p in Path(ray_tmp).rglob("*") if secret.encode() in read_or_empty(p))
+    assert out.returncode == 0, out.stderr[-2000:]
+    answer = out.stdout.splitlines()[-1]
+    assert json.loads(answer) == {**{k: None for k in names}, **aws}  # every one reached the worker process
+    assert logged == []  # Ray's runtime-env agent logs env_vars whole: the secret was never among them
+    assert secret not in out.stdout.replace(answer, "") + out.stderr
+
+
+def read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes() if path.is_file() else b""
+    except OSError:  # a file Ray removed meanwhile
+        return b""
