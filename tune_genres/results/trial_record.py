@@ -29,10 +29,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataset_builder.atomic import write_json_atomic
-from dataset_builder.reading import read_json_object
-
 from ..training.selection import DEFAULT_SELECT_METRIC
+from .location import ExperimentLocation, location
 
 RECORD_FILE = "trial.json"
 RECORD_FORMAT = 1
@@ -126,15 +124,18 @@ def ended(record: dict, errored: bool) -> None:
         record["status"] = "finished" if record["epochs_done"] == record["epochs"] else "stopped early"
 
 
-def write_record(folder: Path, record: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / RECORD_FILE, record)
+def write_record(folder: Path | ExperimentLocation, record: dict) -> None:
+    """The record into the trial's folder (a path, or a location on object storage), whole."""
+    folder = location(folder)
+    if folder.is_local:
+        folder.local_path.mkdir(parents=True, exist_ok=True)
+    folder.write_json(RECORD_FILE, record)
 
 
-def read_record(folder: Path) -> dict | None:
+def read_record(folder: Path | ExperimentLocation) -> dict | None:
     """The trial's record, or None for a trial that has none (it died before its first report, or
     its experiment predates records)."""
-    return read_json_object(folder / RECORD_FILE, RECORD_REMEDY, RECORD_KEYS)
+    return location(folder).read_json(RECORD_FILE, RECORD_REMEDY, RECORD_KEYS)
 
 
 def record_from_rows(name: str, config: dict, rows: list[dict], history: list[dict] = ()) -> dict:

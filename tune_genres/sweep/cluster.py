@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
-from pathlib import Path
 
 from dataset_builder.errors import BadInput
+
+from ..results.location import ExperimentLocation, without_secrets
 
 from .local_ray_reaper import start_reaper
 from .worker_env import trial_runtime_env
@@ -65,44 +65,32 @@ def check_resources(trial: dict[str, float], wait: bool) -> None:
     )
 
 
-def check_storage(storage: str) -> None:
-    """Storage must take a write now, not halfway through the sweep."""
-    if "://" in storage:
-        return  # remote URIs are checked by pyarrow when Tune opens them
-    root = Path(storage)
-    probe = root / f".write-probe-{uuid.uuid4().hex}"
+def check_storage(storage: ExperimentLocation) -> None:
+    """Storage must take a write now, not halfway through the sweep (a full or read-only disk, a
+    bucket that does not exist or refuses these credentials)."""
+    probe = f".write-probe-{uuid.uuid4().hex}"
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"x" * 4096)
-        probe.unlink()
+        if storage.is_local:
+            storage.local_path.mkdir(parents=True, exist_ok=True)
+        storage.write_bytes(probe, b"x" * 4096)
+        storage.delete(probe)
     except OSError as e:
-        raise BadInput(f"--storage {storage}: cannot write there ({e.strerror or e})") from None
+        raise BadInput(f"--storage {storage}: cannot write there ({without_secrets(e.strerror or str(e))})") from None
     finally:
-        if probe.exists():
-            os.unlink(probe)
+        if storage.is_local:
+            (storage.local_path / probe).unlink(missing_ok=True)
 
 
-def storage_filesystem(storage: str):
-    """(pyarrow filesystem, path in it) for a local path or a URI, as this process sees them."""
-    import pyarrow.fs
-
-    if "://" in storage:
-        return pyarrow.fs.FileSystem.from_uri(storage)
-    return pyarrow.fs.LocalFileSystem(), str(Path(storage).resolve())
-
-
-def read_probe(storage: str, probe: str, token: str) -> str | None:
+def read_probe(storage: ExperimentLocation, probe: str, token: str) -> str | None:
     """On a node: None if it reads the driver's probe back, else why not (runs as a Ray task)."""
     try:
-        fs, _ = storage_filesystem(storage)
-        with fs.open_input_stream(probe) as f:
-            found = f.read()
+        found = storage.read_bytes(probe)
     except Exception as e:  # pyarrow raises OSError, FileNotFoundError, or its own errors per filesystem
-        return f"cannot read the driver's probe file there: {str(e).splitlines()[0]}"
+        return f"cannot read the driver's probe file there: {without_secrets(str(e).splitlines()[0])}"
     return None if found == token.encode() else "another file is at that path there (a different filesystem)"
 
 
-def check_shared_storage(storage: str) -> list[str]:
+def check_shared_storage(storage: ExperimentLocation) -> list[str]:
     """Every node must see the storage the driver writes: a checkpoint saved by a node that
     cannot is lost, and Tune finds out only at a trial's first checkpoint, halfway through.
 
@@ -116,15 +104,12 @@ def check_shared_storage(storage: str) -> list[str]:
     nodes = [n for n in ray.nodes() if n["Alive"] and n["NodeID"] != here]
     if not nodes:
         return [here]  # one node, the driver's own: check_storage has written there already
-    fs, root = storage_filesystem(storage)
     token = uuid.uuid4().hex
-    probe = f"{root.rstrip('/')}/.node-probe-{token}"
+    probe = f".node-probe-{token}"
     try:
-        fs.create_dir(root, recursive=True)
-        with fs.open_output_stream(probe) as f:
-            f.write(token.encode())
+        storage.write_bytes(probe, token.encode())
     except Exception as e:
-        raise BadInput(f"--storage {storage}: cannot write there ({str(e).splitlines()[0]})") from None
+        raise BadInput(f"--storage {storage}: cannot write there ({without_secrets(str(e).splitlines()[0])})") from None
     try:
         task = ray.remote(num_cpus=0, max_retries=0)(read_probe)
         pending = {
@@ -151,7 +136,7 @@ def check_shared_storage(storage: str) -> list[str]:
                   file=sys.stderr)
     finally:
         try:
-            fs.delete_file(probe)
+            storage.delete(probe)
         except Exception:
             pass  # the probe is a hidden few-byte file; never mask the real outcome
     if blind:

@@ -18,14 +18,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataset_builder.atomic import write_json_atomic
 from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset, open_dataset
 
-from ..results.records import write_experiment
+from ..results.location import ExperimentLocation, location
+from ..results.provenance import run_environment
+from ..results.records import BASELINES_FILE, EXPERIMENT_FILE
 from ..results.report import write_report
+from .cluster import check_storage
 from .experiment import check_experiment_folder, check_resume, experiment_record
-from .experiment_lock import LOCK_FILE, experiment_lock, unlocked_storage_note
+from .experiment_lock import LOCK_FILE, experiment_lock
 from .interrupt import graceful_interrupt
 from .naming import TrialNamer, check_experiment_name
 from .search import search_algorithm, searched_space, tune_num_samples
@@ -44,7 +46,6 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 # Ctrl-C is ours (interrupt.py): it asks Tune for the same graceful stop and remembers it was asked.
 os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
-BASELINES_FILE = "baselines.json"
 SWEEP_COPY = "sweep.toml"
 # Where experiments go without --storage: one absolute place, so that a --resume, a report or
 # TensorBoard run from another folder finds the same experiment. TUNE_GENRES_STORAGE moves it.
@@ -69,10 +70,6 @@ class SweepOptions:
     wait_for_resources: bool = False  # a cluster that autoscales: trials may ask more than any node has now
     verbose: int = 1
     callbacks: list = field(default_factory=list)  # more Tune callbacks (benchmarks/sweep_overhead.py)
-
-
-def experiment_path(storage: str, name: str) -> str:
-    return storage.rstrip("/") + "/" + name if "://" in storage else str(Path(storage).resolve() / name)
 
 
 def check_dataset(sweep: Sweep, dataset: Dataset) -> None:
@@ -123,7 +120,7 @@ def resources(sweep: Sweep, options: SweepOptions) -> dict[str, float]:
     return {"cpu": cpus, "gpu": gpus}
 
 
-def write_baselines(dataset: Dataset, exp_dir: str) -> dict:
+def write_baselines(dataset: Dataset, experiment: ExperimentLocation) -> dict:
     """The label-prior and majority scores on val and test, once per dataset, for the report."""
     from ..training.metrics import baselines
 
@@ -135,23 +132,46 @@ def write_baselines(dataset: Dataset, exp_dir: str) -> dict:
         **{split: baselines(train, labels[dataset.split(split)]) for split in ("val", "test")},
         "counts": dict(dataset.manifest["splits"]),
     }
-    if "://" not in exp_dir:
-        write_json_atomic(Path(exp_dir) / BASELINES_FILE, result)
+    experiment.write_json(BASELINES_FILE, result)
     return result
 
 
 @dataclass
+class Plan:
+    """A sweep checked and placed, before any work: what each step of run_sweep works from."""
+
+    sweep: Sweep
+    options: SweepOptions
+    dataset: Dataset
+    storage: ExperimentLocation
+    experiment: ExperimentLocation
+    record: dict  # experiment.json's content
+    resources: dict[str, float]  # one trial's
+    max_concurrent: int
+
+
+@dataclass
 class SweepOutcome:
-    """What a sweep left: its folder (or URI), its report (None on object storage, which the
-    driver does not read back), and whether Ctrl-C or SIGTERM stopped it before the end."""
+    """What a sweep left: its folder or URI, its report, and whether Ctrl-C or SIGTERM stopped it
+    before the end."""
 
     path: str
-    report: dict | None
+    report: dict
     interrupted: bool
 
 
 def run_sweep(sweep: Sweep, options: SweepOptions) -> SweepOutcome:
     """Run (or resume) the sweep and write its report, holding the experiment's lock throughout."""
+    plan = plan_sweep(sweep, options)
+    with claimed(plan.experiment):
+        resume = resume_or_start(plan)
+        interrupted, inputs = train(plan, resume)
+        report = finish(plan, interrupted, inputs)
+    return SweepOutcome(str(plan.experiment), report, interrupted)
+
+
+def plan_sweep(sweep: Sweep, options: SweepOptions) -> Plan:
+    """Every check that needs no Ray: the dataset, models, resources, the experiment's name and place."""
     dataset = open_dataset(options.dataset)
     check_dataset(sweep, dataset)
     check_models(sweep, dataset)
@@ -161,138 +181,120 @@ def run_sweep(sweep: Sweep, options: SweepOptions) -> SweepOutcome:
                       else sweep.search["max_concurrent"] or sweep.resources["max_concurrent"])
     if max_concurrent < 0:
         raise BadInput(f"--max-concurrent {max_concurrent}: expected 0 (no limit) or more")
-    storage = options.storage or default_storage()
+    storage = location(options.storage or default_storage())
     name = options.name or sweep.name
     check_experiment_name(name, "--name" if options.name else f"{sweep.path}: name =")
-    exp_dir = experiment_path(storage, name)
-    local = "://" not in exp_dir
-    if local:
-        check_experiment_folder(Path(exp_dir))
-        if options.resume and not Path(exp_dir).is_dir():
-            raise BadInput(f"--resume: {exp_dir} holds no experiment to resume")
-
-    from .cluster import check_storage
-
+    experiment = storage.join(name)
+    check_experiment_folder(experiment)
+    if options.resume and not experiment.exists():
+        raise BadInput(f"--resume: {experiment} holds no experiment to resume")
     check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
     record = experiment_record(sweep, dataset, trial_resources, max_concurrent)
-    with claimed(exp_dir, local):
-        resume = resume_or_start(exp_dir, storage, local, record, options)
-        interrupted, inputs = train(sweep, options, dataset, storage, name, exp_dir, record, resume, trial_resources,
-                                    max_concurrent)
-        report = finish(exp_dir, dataset, interrupted, inputs) if local else None
-    return SweepOutcome(exp_dir, report, interrupted)
+    return Plan(sweep, options, dataset, storage, experiment, record, trial_resources, max_concurrent)
 
 
 @contextmanager
-def claimed(exp_dir: str, local: bool):
-    """The experiment folder, created if new and locked for this driver; a new folder that a
-    failed check leaves holding nothing but the lock is removed again."""
-    if not local:
-        print(unlocked_storage_note(exp_dir), file=sys.stderr)
-        yield
-        return
-    folder = Path(exp_dir)
-    created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+def claimed(experiment: ExperimentLocation):
+    """The experiment, locked for this driver (a local folder is created if new); a new local
+    folder that a failed check leaves holding nothing but the lock is removed again."""
+    created = experiment.is_local and not experiment.exists()
+    if experiment.is_local:
+        experiment.local_path.mkdir(parents=True, exist_ok=True)
     try:
-        with experiment_lock(folder, notify=lambda line: print(line, file=sys.stderr)):
+        with experiment_lock(experiment, notify=lambda line: print(line, file=sys.stderr)):
             yield
     except BaseException:
+        folder = experiment.local_path if experiment.is_local else None
         if created and [p.name for p in folder.iterdir()] in ([], [LOCK_FILE]):
             (folder / LOCK_FILE).unlink(missing_ok=True)
             folder.rmdir()
         raise
 
 
-def resume_or_start(exp_dir: str, storage: str, local: bool, record: dict, options: SweepOptions) -> bool:
+def resume_or_start(plan: Plan) -> bool:
     """Whether Tune restores the experiment's saved state (checked under the lock, so that no
     other driver changes it meanwhile); refuses a start over an experiment, or a resume of none."""
     from ray import tune
 
-    from .storage import storage_filesystem_for
-
-    saved_state = tune.Tuner.can_restore(exp_dir, storage_filesystem=storage_filesystem_for(storage))
+    experiment, options = plan.experiment, plan.options
+    filesystem, path = experiment.filesystem()
+    saved_state = tune.Tuner.can_restore(path, storage_filesystem=filesystem)
     if options.resume and not saved_state:
-        if not (local and (Path(exp_dir) / SWEEP_COPY).is_file()):
-            raise BadInput(f"--resume: {exp_dir} holds no experiment to resume")
+        if not experiment.is_file(SWEEP_COPY):
+            raise BadInput(f"--resume: {experiment} holds no experiment to resume")
         # The driver died before Tune saved its first state: nothing ran that a new start would lose.
-        print(f"--resume: {exp_dir} holds no saved Tune state yet (its driver stopped before any); starting the sweep afresh")
+        print(f"--resume: {experiment} holds no saved Tune state yet (its driver stopped before any); starting the sweep afresh")
         return False
-    if options.resume and local:
+    if options.resume:
         flags = {"--cpus-per-trial": ("resources.cpu", options.cpus_per_trial),
                  "--gpus-per-trial": ("resources.gpu", options.gpus_per_trial),
                  "--max-concurrent": ("max_concurrent", options.max_concurrent)}
-        for note in check_resume(Path(exp_dir), record, flags):
+        for note in check_resume(experiment, plan.record, flags):
             print(f"note: {note}")
-    elif not options.resume and saved_state:
-        raise BadInput(f"{exp_dir}: already holds an experiment; pass --resume to finish it or --name for a new one")
+    elif saved_state:
+        raise BadInput(f"{experiment}: already holds an experiment; pass --resume to finish it or --name for a new one")
     # A folder without Tune state (a driver killed before Tune saved any) is taken over by a new run.
     return options.resume
 
 
-def train(sweep: Sweep, options: SweepOptions, dataset: Dataset, storage: str, name: str, exp_dir: str,
-          record: dict, resume: bool, trial_resources: dict, max_concurrent: int) -> tuple[bool, dict]:
+def train(plan: Plan, resume: bool) -> tuple[bool, dict]:
     """Join Ray, record the experiment, run Tune until every trial ends or a stop is asked for;
     returns whether one was (Ctrl-C, SIGTERM), and the trials' inputs in the object store."""
     from ray import tune
 
     from .cluster import check_resources, check_shared_storage, connect
 
-    local = "://" not in exp_dir
-    print(f"tune-genres: experiment {exp_dir}", file=sys.stderr)
-    connect(options.address)
-    check_resources(trial_resources, options.wait_for_resources)
-    check_shared_storage(storage)
-    if local:
-        (Path(exp_dir) / SWEEP_COPY).write_text(sweep.text or sweep.path.read_text())
-        if not resume:
-            write_experiment(Path(exp_dir), record)
-    write_baselines(dataset, exp_dir)
+    sweep, experiment = plan.sweep, plan.experiment
+    print(f"tune-genres: experiment {experiment}", file=sys.stderr)
+    connect(plan.options.address)
+    check_resources(plan.resources, plan.options.wait_for_resources)
+    check_shared_storage(plan.storage)
+    experiment.write_text(SWEEP_COPY, sweep.text or sweep.path.read_text())
+    if not resume:
+        experiment.write_json(EXPERIMENT_FILE, {**plan.record, "environment": run_environment()})
+    write_baselines(plan.dataset, experiment)
     precision = None
     if not resume:  # a resumed experiment's trials keep the precision in their configs
-        decision = decide_precision(sweep.train["precision"], trial_resources["gpu"], cluster_gpu_types)
-        if local:
-            record_precision(exp_dir, decision)
+        decision = decide_precision(sweep.train["precision"], plan.resources["gpu"], cluster_gpu_types)
+        record_precision(experiment, decision)
         print(f"tune-genres: every trial trains in {decision.precision} ({decision.why})", file=sys.stderr)
         precision = decision.precision
     # Each ratio's arrays (and features, weights) go into the object store once; trials fetch what they train on.
-    inputs = put_trial_inputs(sweep, dataset)
-    tuner = make_tuner(sweep, options, dataset, inputs, storage, name, exp_dir, resume, trial_resources,
-                       max_concurrent, precision)
+    inputs = put_trial_inputs(sweep, plan.dataset)
+    tuner = make_tuner(plan, inputs, resume, precision)
     with graceful_interrupt() as stop_asked:
         try:
             tuner.fit()
         except tune.TuneError as e:
-            raise storage_failure(e, storage) or e
+            raise storage_failure(e, str(plan.storage)) or e
     return stop_asked.is_set(), inputs
 
 
-def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, inputs: dict, storage: str, name: str,
-               exp_dir: str, resume: bool, trial_resources: dict, max_concurrent: int, precision: str | None):
+def make_tuner(plan: Plan, inputs: dict, resume: bool, precision: str | None):
     """A new Tuner for the sweep, or the experiment's restored one (numbering new trials on)."""
     from ray import tune
 
     from .record_callback import TrialRecordCallback
-    from .storage import storage_filesystem_for
     from .tensorboard import TensorBoardCallback
     from .trainable import train_trial
 
-    local = "://" not in exp_dir
-    filesystem = storage_filesystem_for(storage)
-    trainable = tune.with_resources(tune.with_parameters(train_trial, inputs=inputs), trial_resources)
+    sweep, options = plan.sweep, plan.options
+    filesystem, storage_path = plan.storage.filesystem()
+    trainable = tune.with_resources(tune.with_parameters(train_trial, inputs=inputs), plan.resources)
 
     swept = sweep.swept_keys()
-    start = next_trial_index(exp_dir) if resume and local else 0
+    start = next_trial_index(plan.experiment) if resume else 0
     # Drawn values need the trial's index to stay unique and short; a grid's names are its values (a
     # repeated grid's, its seed too). An experiment that numbered its grid's repeats (before they had
     # seeds of their own) goes on numbering them.
     sampled = sweep.algorithm != "grid" or start > 0
     namer = TrialNamer(swept, sampled, start=start)
     callbacks = [TensorBoardCallback(sweep.trial_values(), sweep.shown_keys(), sweep.run["select_metric"],
-                                     sweep.distributions), TrialRecordCallback(dataset.fingerprint)] + default_loggers() + options.callbacks
+                                     sweep.distributions),
+                 TrialRecordCallback(plan.experiment, plan.dataset.fingerprint)] + default_loggers() + options.callbacks
     run_config = tune.RunConfig(
-        name=name,
-        storage_path=storage,
+        name=plan.experiment.name,
+        storage_path=storage_path,
         storage_filesystem=filesystem,
         failure_config=tune.FailureConfig(max_failures=sweep.run["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.run["num_to_keep"]),
@@ -300,7 +302,8 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, inputs: di
         verbose=options.verbose,
     )
     if resume:
-        tuner = tune.Tuner.restore(exp_dir, trainable, resume_unfinished=True, resume_errored=True,
+        _, experiment_path = plan.experiment.filesystem()
+        tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=True,
                                    storage_filesystem=filesystem)
         # Tune restores the run config it pickled; how much it prints is safe to change.
         if tuner._local_tuner is not None:  # None through a Ray client (ray://), where it stays as saved
@@ -309,7 +312,7 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, inputs: di
             tuner._local_tuner._tune_config.trial_name_creator = namer
             tuner._local_tuner._tune_config.trial_dirname_creator = namer
         return tuner
-    search_alg = search_algorithm(sweep, max_concurrent)
+    search_alg = search_algorithm(sweep, plan.max_concurrent)
     return tune.Tuner(
         trainable,
         param_space=param_space(sweep, precision),
@@ -318,7 +321,7 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, inputs: di
             search_alg=search_alg,
             num_samples=tune_num_samples(sweep),
             # the searcher limits itself (ConcurrencyLimiter, BasicVariantGenerator's max_concurrent)
-            max_concurrent_trials=(max_concurrent or None) if search_alg is None else None,
+            max_concurrent_trials=(plan.max_concurrent or None) if search_alg is None else None,
             # A trial reuses a finished one's worker process: no new process, no second import of
             # torch (benchmarks/README.md: a demo trial's start-up 4.1 s -> 1.8 s, Ray's share of
             # the demo sweep 20% -> 4-10%). With `compile = true` too: the trainable drops the
@@ -331,18 +334,18 @@ def make_tuner(sweep: Sweep, options: SweepOptions, dataset: Dataset, inputs: di
     )
 
 
-def finish(exp_dir: str, dataset: Dataset, interrupted: bool, inputs: dict) -> dict:
+def finish(plan: Plan, interrupted: bool, inputs: dict) -> dict:
     """Score the trials ASHA stopped (not those an interruption stopped: they resume), then the report."""
     from .stopped_trials import score_stopped_trials  # torch: imported once a sweep has run
 
     if not interrupted:
-        score_stopped_trials(Path(exp_dir), dataset, inputs)
-    return write_report(exp_dir, partial=interrupted)
+        score_stopped_trials(plan.experiment, plan.dataset, inputs)
+    return write_report(str(plan.experiment), partial=interrupted)
 
 
-def next_trial_index(exp_dir: str) -> int:
+def next_trial_index(experiment: ExperimentLocation) -> int:
     """One past the highest index of the sampled trials' folders (`0007_lr=...`) in the experiment."""
-    indices = [int(p.name[:4]) for p in Path(exp_dir).glob("[0-9][0-9][0-9][0-9]_*") if p.is_dir()]
+    indices = [int(f.name[:4]) for f in experiment.folders("[0-9][0-9][0-9][0-9]_*")]
     return max(indices, default=-1) + 1
 
 

@@ -9,12 +9,13 @@ would change them is refused rather than ignored.
 
 from __future__ import annotations
 
-from pathlib import Path
+import fnmatch
 
 from dataset_builder.errors import BadInput
 from dataset_builder.store import MANIFEST, Dataset, is_dataset
 
-from ..results.records import read_experiment
+from ..results.location import ExperimentLocation
+from ..results.records import EXPERIMENT_FILE, EXPERIMENT_KEYS, EXPERIMENT_REMEDY
 from .sweep_file import Sweep
 
 
@@ -31,11 +32,11 @@ def experiment_record(sweep: Sweep, dataset: Dataset, resources: dict, max_concu
     }
 
 
-def check_resume(exp_dir: Path, record: dict, flags: dict[str, object]) -> list[str]:
+def check_resume(exp_dir: ExperimentLocation, record: dict, flags: dict[str, object]) -> list[str]:
     """Refuse to resume `exp_dir` with another dataset or sweep, or with flags that Tune would
     ignore; `flags` maps each flag the user gave (None: not given) to the record key it sets.
     Returns notes (an experiment from before experiment.json: nothing to compare)."""
-    saved = read_experiment(exp_dir)
+    saved = exp_dir.read_json(EXPERIMENT_FILE, EXPERIMENT_REMEDY, EXPERIMENT_KEYS)
     if saved is None:
         return [f"{exp_dir} records no fingerprints (started before they were kept): the dataset and sweep were not checked"]
     new_name = f"--name {exp_dir.name}-2"
@@ -70,19 +71,17 @@ def _lookup(record: dict, key: str):
 EXPERIMENT_MARKERS = ("experiment.json", "sweep.toml", "tuner.pkl", "experiment_state-*.json", ".driver.lock")
 
 
-def check_experiment_folder(exp_dir: Path) -> None:
+def check_experiment_folder(exp_dir: ExperimentLocation) -> None:
     """A sweep writes only into a new or empty folder, or one of its own experiments: never over a
-    user's files, a dataset, or anything else that happens to share the name."""
+    user's files, a dataset, or anything else that happens to share the name (on any storage)."""
     if exp_dir.exists() and not exp_dir.is_dir():
         raise BadInput(f"{exp_dir}: exists and is not a folder; choose another --name or --storage")
-    if not exp_dir.is_dir() or not any(exp_dir.iterdir()):
+    entries = sorted(exp_dir.list()) if exp_dir.is_dir() else []
+    if not entries or any(fnmatch.filter(entries, marker) for marker in EXPERIMENT_MARKERS):
         return
-    if any(any(exp_dir.glob(marker)) for marker in EXPERIMENT_MARKERS):
-        return
-    if is_dataset(exp_dir):
+    if exp_dir.is_local and is_dataset(exp_dir.local_path):
         what = f"a built dataset ({MANIFEST})"
     else:
-        entries = sorted(p.name for p in exp_dir.iterdir())
         what = "files that are not a tune-genres experiment (" + ", ".join(entries[:3]) + (
             f" and {len(entries) - 3} more" if len(entries) > 3 else "") + ")"
     raise BadInput(f"{exp_dir}: holds {what}; a sweep never writes there: choose another --name or --storage")

@@ -20,11 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
-from dataset_builder.atomic import write_json_atomic
 from dataset_builder.errors import BadInput
 
 from ..training.precision import native_bf16
@@ -75,5 +73,6 @@ def cluster_gpu_types() -> list[str]:
     return [key.split(":", 1)[1] for key in ray.cluster_resources() if key.startswith("accelerator_type:")]
 
 
-def record_precision(exp_dir: str, decision: Decision) -> None:
-    write_json_atomic(Path(exp_dir) / PRECISION_FILE, asdict(decision))
+def record_precision(experiment, decision: Decision) -> None:
+    """precision.json in the experiment (an ExperimentLocation: a folder or a URI)."""
+    experiment.write_json(PRECISION_FILE, asdict(decision))

@@ -7,6 +7,7 @@ import json
 
 from ray import tune
 
+from ..results.location import ExperimentLocation
 from ..results.trial_record import (add_result, ended, json_ready, merge_history, new_record, read_record,
                                     write_record)
 from ..training.checkpoint import HISTORY_FILE
@@ -25,7 +26,8 @@ def checkpoint_history(checkpoint) -> list[dict]:
 
 
 class TrialRecordCallback(tune.Callback):
-    def __init__(self, dataset_fingerprint: str | None = None):
+    def __init__(self, experiment: ExperimentLocation, dataset_fingerprint: str | None = None):
+        self.experiment = experiment  # where the checkpoints are, named in each record
         self.dataset_fingerprint = dataset_fingerprint
         self.records: dict[str, dict] = {}
 
@@ -49,7 +51,10 @@ class TrialRecordCallback(tune.Callback):
         self.save(trial)
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
-        self.record(trial)["checkpoint"] = checkpoint.path
+        # Tune's path is in its filesystem's terms ("bucket/prefix/..." on S3): the record names the
+        # checkpoint as readers take it, a path or a URI: <experiment>/<trial>/checkpoint_NNNNNN.
+        trial_dir, checkpoint_dir = checkpoint.path.rstrip("/").split("/")[-2:]
+        self.record(trial)["checkpoint"] = str(self.experiment.join(trial_dir, checkpoint_dir))
         self.save(trial)
 
     def on_trial_complete(self, iteration, trials, trial, **info):

@@ -9,6 +9,8 @@ test split once, into the trial's record (results/trial_record.py), its checkpoi
 
 from __future__ import annotations
 
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,9 @@ import torch
 
 from dataset_builder.store import Dataset
 
+from ..results.location import ExperimentLocation, location
 from ..results.trial_record import json_ready, read_record, write_record
-from ..training.checkpoint import load_checkpoint, rebuild_model, write_thresholds
+from ..training.checkpoint import CHECKPOINT_FILE, load_checkpoint, rebuild_model, write_thresholds
 from ..training.data import ResidentSplit
 from ..training.features import score_head_checkpoint
 from ..training.selection import score_chosen
@@ -29,7 +32,7 @@ def needs_scores(record: dict | None) -> bool:
             and record["checkpoint"] is not None)
 
 
-def score_stopped_trials(exp_dir: Path, dataset: Dataset, inputs: dict | None = None) -> list[str]:
+def score_stopped_trials(experiment: ExperimentLocation, dataset: Dataset, inputs: dict | None = None) -> list[str]:
     """Score every trial that ended early without test scores; returns the trials' names.
     `inputs`: the sweep's trial inputs (trial_inputs.put_trial_inputs), whose cached features
     score a head-only trial's head without running its body over every poster again."""
@@ -38,24 +41,40 @@ def score_stopped_trials(exp_dir: Path, dataset: Dataset, inputs: dict | None = 
     from .tensorboard import tag_for
 
     scored = []
-    for folder in sorted(p.parent for p in exp_dir.glob("*/params.json")):
+    for params in experiment.glob("*/params.json"):
+        folder = params.parent
         record = read_record(folder)
         if not needs_scores(record):
             continue
-        state = load_checkpoint(record["checkpoint"])
-        features = cached_features_of(state, inputs)
-        if features is not None:
-            metrics, thresholds = score_head_checkpoint(state, features)
-        else:
-            metrics, thresholds = score_on_posters(state, dataset)
-        write_thresholds(record["checkpoint"], thresholds)
+        with local_checkpoint(location(record["checkpoint"])) as checkpoint:
+            state = load_checkpoint(checkpoint)
+            features = cached_features_of(state, inputs)
+            if features is not None:
+                metrics, thresholds = score_head_checkpoint(state, features)
+            else:
+                metrics, thresholds = score_on_posters(state, dataset)
+            write_thresholds(checkpoint, thresholds)
         record.update(scores=json_ready(metrics), thresholds=[float(t) for t in thresholds], test_scored_by="driver")
         write_record(folder, record)
-        with SummaryWriter(log_dir=str(folder)) as writer:
-            for key, value in metrics.items():
-                writer.add_scalar(tag_for(key), value, record["epochs_done"])
+        if folder.is_local:  # on object storage the trial's own curves say it; a second events file would not sync
+            with SummaryWriter(log_dir=str(folder.local_path)) as writer:
+                for key, value in metrics.items():
+                    writer.add_scalar(tag_for(key), value, record["epochs_done"])
         scored.append(folder.name)
     return scored
+
+
+@contextmanager
+def local_checkpoint(checkpoint: ExperimentLocation):
+    """The checkpoint's folder on this disk: itself when local, else a copy whose checkpoint.pt
+    goes back up whole when the block ends (the thresholds written into it)."""
+    if checkpoint.is_local:
+        yield checkpoint.local_path
+        return
+    with tempfile.TemporaryDirectory() as temporary:
+        copy = checkpoint.download("", Path(temporary) / checkpoint.name)
+        yield copy
+        checkpoint.write_bytes(CHECKPOINT_FILE, (copy / CHECKPOINT_FILE).read_bytes())
 
 
 def cached_features_of(state: dict, inputs: dict | None) -> dict | None:

@@ -15,12 +15,7 @@ import pyarrow.fs as pafs
 
 from ..results.atomic_filesystem import TYPE_NAME, AtomicWrites
 
-__all__ = ["TYPE_NAME", "AtomicWrites", "storage_filesystem_for", "writes_in_place", "trial_folder"]
-
-
-def storage_filesystem_for(storage: str) -> pafs.FileSystem | None:
-    """What to hand Tune as `storage_filesystem`: atomic writes for a path, Tune's own for a URI."""
-    return None if "://" in storage else pafs.PyFileSystem(AtomicWrites())
+__all__ = ["TYPE_NAME", "AtomicWrites", "writes_in_place", "trial_folder"]
 
 
 def writes_in_place(filesystem: pafs.FileSystem) -> bool:
