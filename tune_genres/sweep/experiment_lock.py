@@ -13,7 +13,8 @@ on local disks and on NFS (Linux maps it to NFS byte-range locks).
 On an object store (s3://, gs://): nothing is dropped when a driver dies, so the lock object is
 kept alive by a heartbeat. The holder rewrites it every `heartbeat_s` seconds (a daemon thread);
 another driver refuses while it is fresh, and takes over, saying so, once it has not been refreshed
-for STALE_AFTER heartbeats (plus a second: object stores give times to the second). Freshness
+for STALE_AFTER heartbeats (plus a second: object stores give times to the second), or at once
+when it was taken on this host by a process that is gone. Freshness
 is judged by the store's clock, not this machine's: the lock object's modification time against
 that of a probe object written just then, so two machines whose clocks disagree do not take a
 live lock from each other. (Where a store gives no times, the record's heartbeat is compared with
@@ -66,6 +67,20 @@ class HeldLock:
 
     where: str
     lost: threading.Event = field(default_factory=threading.Event)
+
+
+def died_here(record: dict | None) -> bool:
+    """A lock taken on this host by a process that no longer runs: stale at once, whatever its
+    heartbeat's age (a driver killed here is resumed here, most often, right after)."""
+    if not record or record.get("host") != socket.gethostname() or not isinstance(record.get("pid"), int):
+        return False
+    try:
+        os.kill(record["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def holder_record() -> dict:
@@ -202,7 +217,7 @@ class ObjectStoreLock:
             beat = float(record.get("heartbeat_s", self.heartbeat_s)) if record else self.heartbeat_s
             stale_after = STALE_AFTER * beat + TIME_RESOLUTION_S
             age = self.age(record, mtime)
-            if age is not None and age < stale_after:
+            if age is not None and age < stale_after and not died_here(record):
                 raise BadInput(
                     f"{self.folder}: another sweep is running on this experiment ({holder}; its heartbeat "
                     f"{age:.0f} s ago); {RETRY_HINT}; a driver that died without a word leaves its lock stale "
@@ -261,10 +276,3 @@ class ObjectStoreLock:
         except (OSError, BadInput) as e:
             self.notify(f"warning: {self.folder}: cannot remove the experiment's lock ({e}); the next driver "
                         f"takes it over {self.stale_after_s:.0f} s from now")
-
-
-def unlocked_storage_note(exp_dir: str) -> str:
-    """(Before the object-store lock: the driver's note for s3:// experiments. Kept until the driver
-    takes experiment_lock for every storage.)"""
-    return (f"note: {exp_dir} is on object storage, where tune-genres has no experiment lock yet: "
-            "never run two drivers (a sweep and its --resume) on it at once")
