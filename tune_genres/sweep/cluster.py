@@ -7,7 +7,7 @@ import uuid
 
 from dataset_builder.errors import BadInput
 
-from ..results.location import ExperimentLocation, without_secrets
+from ..results.location import ExperimentLocation, location, without_secrets
 
 from .local_ray_reaper import start_reaper
 from .worker_env import trial_runtime_env
@@ -65,9 +65,10 @@ def check_resources(trial: dict[str, float], wait: bool) -> None:
     )
 
 
-def check_storage(storage: ExperimentLocation) -> None:
+def check_storage(storage: ExperimentLocation | str) -> None:
     """Storage must take a write now, not halfway through the sweep (a full or read-only disk, a
     bucket that does not exist or refuses these credentials)."""
+    storage = location(storage)
     probe = f".write-probe-{uuid.uuid4().hex}"
     try:
         if storage.is_local:
@@ -90,7 +91,7 @@ def read_probe(storage: ExperimentLocation, probe: str, token: str) -> str | Non
     return None if found == token.encode() else "another file is at that path there (a different filesystem)"
 
 
-def check_shared_storage(storage: ExperimentLocation) -> list[str]:
+def check_shared_storage(storage: ExperimentLocation | str) -> list[str]:
     """Every node must see the storage the driver writes: a checkpoint saved by a node that
     cannot is lost, and Tune finds out only at a trial's first checkpoint, halfway through.
 
@@ -100,6 +101,7 @@ def check_shared_storage(storage: ExperimentLocation) -> list[str]:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    storage = location(storage)
     here = ray.get_runtime_context().get_node_id()
     nodes = [n for n in ray.nodes() if n["Alive"] and n["NodeID"] != here]
     if not nodes:

@@ -1,0 +1,112 @@
+"""A sweep whose experiment lives on object storage, as a cluster without a shared disk runs it:
+`tune-genres sweep --storage s3://...` against a real S3 server (moto's, on 127.0.0.1), the
+endpoint and keys given the AWS SDKs' way. Everything the experiment holds goes to the bucket and
+nothing to this disk, no secret is written or printed, a killed driver's sweep resumes there with
+every trial once, a rebuilt dataset is refused, and the readers take the URI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dataset_builder.build import build
+from support.processes import interruptible, killed_at_exit, wait_for, while_running
+from support.sweeps import TUNE_GENRES, learnable_dataset, write_sweep
+
+EPOCHS = 2
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return learnable_dataset(tmp_path_factory.mktemp("s3-data"))
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """A tune-genres command as a user runs it, in the environment the `s3` fixture pointed at the server."""
+    env = {**os.environ, "TUNE_GENRES_STORAGE": str(cwd / "default-storage")}
+    return subprocess.run([TUNE_GENRES, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def records(objects: dict[str, bytes], experiment: str) -> dict[str, dict]:
+    """Each trial's record in the bucket, by trial name."""
+    return {key.split("/")[-2]: json.loads(data) for key, data in objects.items()
+            if key.startswith(f"{experiment}/") and key.endswith("/trial.json")}
+
+
+def test_a_sweep_on_s3_keeps_its_experiment_there_and_no_secret_anywhere(s3, dataset, tmp_path):
+    sweep = write_sweep(tmp_path / "small.toml", "small", [3e-3, 1e-3], epochs=EPOCHS)
+    storage = s3.uri("exps")
+    ran = run(["sweep", str(sweep), "--dataset", str(dataset), "--storage", storage, "--quiet"], tmp_path)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert f"tune-genres: experiment {storage}/small" in ran.stderr
+
+    objects = s3.objects()
+    for name in ("experiment.json", "baselines.json", "precision.json", "sweep.toml", "results.md", "results.csv"):
+        assert f"exps/small/{name}" in objects, name
+    assert "exps/small/.driver.lock" not in objects  # released
+    experiment = json.loads(objects["exps/small/experiment.json"])
+    assert experiment["select_metric"] == "val_map" and experiment["environment"]["python"]
+    trials = records(objects, "exps/small")
+    assert sorted(trials) == ["lr=1e-3,r=30", "lr=3e-3,r=30"]
+    for name, record in trials.items():
+        assert record["status"] == "finished" and [r["epoch"] for r in record["rows"]] == list(range(1, EPOCHS + 1))
+        assert record["test_scored_by"] == "trial" and 0 <= record["scores"]["test_map"] <= 1
+        assert record["checkpoint"].startswith(f"{storage}/small/{name}/checkpoint_")
+        assert f"exps/small/{name}/{record['checkpoint'].rsplit('/', 1)[1]}/checkpoint.pt" in objects
+    assert "| lr \\ ratio | 30% |" in objects["exps/small/results.md"].decode()
+
+    # Nothing of the experiment on this disk: not here, not in the default storage.
+    assert not (tmp_path / "default-storage").exists() and not (tmp_path / "experiments").exists()
+    # The secret key reached the trials (their checkpoints are in the bucket) but no file, log line or message.
+    secret = s3.server.secret
+    assert secret not in ran.stdout + ran.stderr
+    assert not [key for key, data in objects.items() if secret.encode() in data]
+
+    # --resume across a dataset rebuilt with another split: refused on S3 as on a disk.
+    rebuilt = tmp_path / "rebuilt"
+    build(dataset.parent / "raw", rebuilt, "top:4", ratios=[30], seed=1)
+    refused = run(["sweep", str(sweep), "--dataset", str(rebuilt), "--storage", storage, "--resume", "--quiet"], tmp_path)
+    assert refused.returncode == 2
+    assert "is not the one" in refused.stderr and "resuming would mix splits" in refused.stderr
+
+    # The readers take the URI: the report read back from the bucket is the one the sweep wrote.
+    reported = run(["report", f"{storage}/small"], tmp_path)
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    assert s3.objects()["exps/small/results.md"] == objects["exps/small/results.md"]
+    best = trials["lr=3e-3,r=30"]["checkpoint"]
+    evaluated = run(["evaluate", best, str(dataset), "--bootstrap", "0"], tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert f"measured on {dataset}, split test:" in evaluated.stdout
+    assert secret not in reported.stdout + reported.stderr + evaluated.stdout + evaluated.stderr
+
+
+def test_a_driver_killed_on_s3_resumes_with_every_trial_once(s3, dataset, tmp_path):
+    epochs = 16
+    sweep = write_sweep(tmp_path / "long.toml", "long", [3e-3, 1e-3], epochs=epochs, checkpoint_every=2, batch_size=4,
+                        extra="[resources]\nmax_concurrent = 1\n")
+    command = ["sweep", str(sweep), "--dataset", str(dataset), "--storage", s3.uri("exps"), "--quiet"]
+    driver = subprocess.Popen([TUNE_GENRES, *command], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, preexec_fn=interruptible,
+                              env={**os.environ, "TUNE_GENRES_STORAGE": str(tmp_path / "default-storage")})
+    with killed_at_exit(driver):
+        def checkpointed() -> bool:
+            return any("/checkpoint_" in key for key in s3.server.objects(f"{s3.prefix}/exps/long"))
+
+        wait_for(while_running(driver, checkpointed), 240, "the first trial's first checkpoint in the bucket")
+        driver.send_signal(signal.SIGKILL)  # no handler runs: its lock object stays behind
+        driver.wait(timeout=30)
+
+    resumed = run(command + ["--resume"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"took over the lock of a driver that is no longer running (pid {driver.pid} on host" in resumed.stderr
+    trials = records(s3.objects(), "exps/long")
+    assert sorted(trials) == ["lr=1e-3,r=30", "lr=3e-3,r=30"]  # each trial once, none started twice
+    for record in trials.values():
+        assert record["status"] == "finished"
+        assert [r["epoch"] for r in record["rows"]] == list(range(1, epochs + 1))  # every epoch, once
