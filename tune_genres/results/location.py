@@ -460,6 +460,10 @@ def exist_all(locations: list[ExperimentLocation]) -> list[bool]:
         raise OSError(f"{locations[0].parent}: cannot look there ({first_line(e)})") from None
 
 
-def location(where: str | os.PathLike | ExperimentLocation) -> ExperimentLocation:
+# What the readers and writers of an experiment take: a path, a URI, or a location.
+Where = str | os.PathLike | ExperimentLocation
+
+
+def location(where: Where) -> ExperimentLocation:
     """`where` as an ExperimentLocation (one given is returned as it is)."""
     return where if isinstance(where, ExperimentLocation) else ExperimentLocation(where)

@@ -27,12 +27,9 @@ checkpoint:
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-from dataset_builder.atomic import write_json_atomic
-from dataset_builder.reading import read_json_object
 
 from ..training.selection import DEFAULT_SELECT_METRIC
+from .location import Where, location
 
 RECORD_FILE = "trial.json"
 RECORD_FORMAT = 1
@@ -126,15 +123,15 @@ def ended(record: dict, errored: bool) -> None:
         record["status"] = "finished" if record["epochs_done"] == record["epochs"] else "stopped early"
 
 
-def write_record(folder: Path, record: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / RECORD_FILE, record)
+def write_record(folder: Where, record: dict) -> None:
+    """The trial's record, whole (a local folder is made when missing)."""
+    location(folder).write_json(RECORD_FILE, record)
 
 
-def read_record(folder: Path) -> dict | None:
+def read_record(folder: Where) -> dict | None:
     """The trial's record, or None for a trial that has none (it died before its first report, or
     its experiment predates records)."""
-    return read_json_object(folder / RECORD_FILE, RECORD_REMEDY, RECORD_KEYS)
+    return location(folder).read_json(RECORD_FILE, RECORD_REMEDY, RECORD_KEYS)
 
 
 def record_from_rows(name: str, config: dict, rows: list[dict], history: list[dict] = ()) -> dict:
