@@ -91,11 +91,19 @@ def without_column(text: str, column: str) -> list[dict]:
     return [{k: v for k, v in row.items() if k != column} for row in csv.DictReader(io.StringIO(text))]
 
 
-def test_report_on_a_uri_writes_into_the_bucket_the_report_of_its_local_copy(experiment, s3, capsys):
+def files_under(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_report_on_a_uri_writes_into_the_bucket_the_report_of_its_local_copy(experiment, tmp_path, s3, capsys,
+                                                                             monkeypatch):
     local, uri = experiment
     assert run(["report", local], capsys, s3)[:2] == (0, (local / "results.md").read_text() + "\n")
+    monkeypatch.chdir(tmp_path)
+    before = files_under(tmp_path)
     status, printed, _ = run(["report", uri], capsys, s3)
     assert status == 0 and printed == (local / "results.md").read_text() + "\n"
+    assert files_under(tmp_path) == before  # nothing written on this machine (no s3:/ folder), the copy untouched
 
     written = bucket_files(s3)
     report = {key.removeprefix(f"{NAME}/"): data for key, data in written.items() if key.count("/") == 1}
