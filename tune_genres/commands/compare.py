@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "trials took), then per experiment its learning rate x ratio tables of val and test scores and the epochs "
         "each trial trained (a search: its best trials).",
     )
-    p.add_argument("exp_dirs", type=Path, nargs="+", metavar="EXP_DIR", help="experiment folders (STORAGE/NAME)")
+    # str, not Path: pathlib folds a URI's // (s3://bucket -> s3:/bucket).
+    p.add_argument("exp_dirs", nargs="+", metavar="EXP_DIR",
+                   help="experiment folders (STORAGE/NAME) or their URIs (s3://bucket/prefix/NAME), mixed as you like")
     p.add_argument("--out", type=Path, metavar="DIR", help=f"also write DIR/{PAGE} and copy each experiment's "
                    f"report files ({', '.join(REPORT_FILES)}) into DIR/<experiment name>/")
     p.set_defaults(func=run)

@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and majority-genre baselines. The dataset must have the checkpoint's genres and ratio; posters the "
         "checkpoint was trained on are refused.",
     )
-    p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a trial's folder (its latest checkpoint), a checkpoint directory, or its checkpoint.pt")
+    # str, not Path: pathlib folds a URI's // (s3://bucket -> s3:/bucket).
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a trial's folder (its latest checkpoint), a checkpoint "
+                   "directory, or its checkpoint.pt; a path or a URI (s3://bucket/prefix/NAME/TRIAL)")
     p.add_argument("dataset", type=Path, metavar="DATASET", help="built dataset folder")
     p.add_argument("--split", choices=EVAL_SPLITS, default="test", help="rows to score (default %(default)s; all: every row)")
     p.add_argument("--weights", choices=WEIGHTS, default="best",

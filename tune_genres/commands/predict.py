@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Resize each poster to the checkpoint's size (as the dataset builder does) and print its "
         "genres, most probable first, then the genres predicted (at the thresholds the checkpoint tuned on validation, when it has them). An unreadable poster is reported and skipped (exit status 1).",
     )
-    p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a trial's folder (its latest checkpoint), a checkpoint directory, or its checkpoint.pt")
+    # str, not Path: pathlib folds a URI's // (s3://bucket -> s3:/bucket).
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a trial's folder (its latest checkpoint), a checkpoint "
+                   "directory, or its checkpoint.pt; a path or a URI (s3://bucket/prefix/NAME/TRIAL)")
     p.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="poster image files (JPEG, PNG, ...)")
     p.add_argument("--weights", choices=WEIGHTS, default="best",
                    help="the best epoch's weights (by the trial's select_metric) or the last epoch's (default %(default)s)")

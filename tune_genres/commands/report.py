@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..results.report import write_report
 
@@ -13,9 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="write the results report of an experiment folder",
         description="Write results.csv, results.md (learning rate x ratio table of --metric, baselines beside "
-        "it, the best trial as the experiment's select_metric chose it on validation), heatmap.png and learning-curves.png into EXP_DIR. Works on a partial experiment.",
+        "it, the best trial as the experiment's select_metric chose it on validation), heatmap.png and learning-curves.png into EXP_DIR, a folder or a URI such as s3://bucket/prefix/NAME. Works on a "
+        "partial experiment.",
     )
-    p.add_argument("exp_dir", type=Path, metavar="EXP_DIR", help="experiment folder (STORAGE/NAME)")
+    # str, not Path: pathlib folds a URI's // (s3://bucket -> s3:/bucket).
+    p.add_argument("exp_dir", metavar="EXP_DIR", help="experiment folder (STORAGE/NAME), or its URI (s3://bucket/prefix/NAME)")
     p.add_argument("--metric", help="metric of the table and heatmap, any val_/test_/last_ column (default: the "
                    "experiment's select_metric); the best trial is always the one select_metric chose")
     p.set_defaults(func=run)

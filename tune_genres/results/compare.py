@@ -9,22 +9,24 @@
                          (the scheduler's cuts); any other experiment: its best trials, ranked
 
 Every number comes from each experiment's own report (`write_report`), which this refreshes, so
-the page and the folders' results.md never disagree. With an output folder, each experiment's
-report files (tables and pictures; never checkpoints) are copied beside the page.
+the page and the folders' results.md never disagree. With an output folder (on this machine),
+each experiment's report files (tables and pictures; never checkpoints) are copied beside the page.
+An experiment is a local folder or a URI such as s3://bucket/prefix/NAME (results/location.py),
+and experiments of both kinds compare on one page.
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from dataset_builder.atomic import write_atomic
 from dataset_builder.errors import BadInput
-from dataset_builder.reading import read_bytes
 
 from .charts import fmt, spread_text
+from .location import ExperimentLocation, Where, location
 from .outputs import check_output_folder
 from .records import read_baselines, read_experiment
 from .repeats import best_configuration, configuration_label, configurations, repeated, varied_keys
@@ -41,9 +43,9 @@ PAGE = "comparison.md"
 
 
 class Experiment:
-    """One experiment folder, its report refreshed."""
+    """One experiment folder (or URI), its report refreshed."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: ExperimentLocation):
         check_experiment_folder(folder)
         report = write_report(folder)
         self.folder = folder
@@ -52,7 +54,7 @@ class Experiment:
         self.select: str = report["select"]
         self.record = read_experiment(folder) or {}
         self.baselines = read_baselines(folder) or {}
-        self.ran = command_line(folder / "sweep.toml") or self.record.get("sweep", "?")
+        self.ran = command_line(folder.join("sweep.toml")) or self.record.get("sweep", "?")
 
     @property
     def repeats(self) -> bool:
@@ -67,17 +69,18 @@ class Experiment:
         return self.baselines.get(split, {}).get(predictor, {}).get(metric)
 
 
-def command_line(sweep_copy: Path) -> str | None:
+def command_line(sweep_copy: ExperimentLocation) -> str | None:
     """The sweep file and its --set overrides, from the first line of the experiment's sweep.toml
     (the driver writes that line only when there were overrides; otherwise the copy is verbatim)."""
     if not sweep_copy.is_file():
         return None
     # Shown, never parsed: a byte that is not UTF-8 (a hand-edited copy) shows as U+FFFD.
-    first = (read_bytes(sweep_copy).decode("utf-8", errors="replace").splitlines() or [""])[0]
+    first = (sweep_copy.read_bytes().decode("utf-8", errors="replace").splitlines() or [""])[0]
     return first.removeprefix("# ") if first.startswith("# ") and " with --set " in first else None
 
 
-def compare(folders: list[Path]) -> tuple[str, list[Experiment]]:
+def compare(folders: list[Where]) -> tuple[str, list[Experiment]]:
+    folders = [location(f) for f in folders]
     names = [f.name for f in folders]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -199,14 +202,25 @@ def epochs_table_lines(group: pd.DataFrame, repeats: bool) -> list[str]:
     return grid_table_lines(configurations(group, []), "epochs_done", per_repeat)
 
 
-def write_comparison(folders: list[Path], out: Path | None) -> str:
-    """The page; with out, also OUT/comparison.md and OUT/<experiment>/<report files>."""
+def write_comparison(folders: list[Where], out: str | os.PathLike | None) -> str:
+    """The page; with out (a local folder), also OUT/comparison.md and OUT/<experiment>/<report files>."""
+    folders = [location(f) for f in folders]
     if out is not None:  # before any report is refreshed
+        out = local_folder(out)
         check_output_folder(out, "--out", subfolders=[f.name for f in folders], files=[PAGE])
     markdown, experiments = compare(folders)
     if out is not None:
         publish(out, experiments, markdown)
     return markdown
+
+
+def local_folder(out: str | os.PathLike) -> Path:
+    """--out names a folder on this machine: a URI is refused (each experiment's report is written
+    into the experiment, wherever it lives, already)."""
+    if not location(out).is_local:
+        raise BadInput(f"--out {location(out)}: expected a folder on this machine; each experiment's own report is "
+                       "written into it wherever it lives")
+    return Path(out)
 
 
 def publish(out: Path, experiments: list[Experiment], markdown: str) -> None:
@@ -217,10 +231,15 @@ def publish(out: Path, experiments: list[Experiment], markdown: str) -> None:
         for exp in experiments:
             target = out / exp.name
             target.mkdir(exist_ok=True)
-            for name in REPORT_FILES:
-                if (exp.folder / name).is_file():
-                    write_atomic(target / name, lambda p, src=exp.folder / name: shutil.copyfile(src, p))
+            for name in report_files(exp.folder):
+                write_atomic(target / name, lambda p, src=exp.folder.join(name): p.write_bytes(src.read_bytes()))
         write_atomic(out / PAGE, lambda p: p.write_text(markdown))
     except OSError as e:
         raise BadInput(f"--out {out}: cannot write there ({e.strerror or e}); the experiments and their "
                        "refreshed reports are intact") from None
+
+
+def report_files(folder: ExperimentLocation) -> list[str]:
+    """Which of REPORT_FILES the experiment holds (on an object store, one listing)."""
+    present = {name for name, is_folder in folder.entries() if not is_folder}
+    return [name for name in REPORT_FILES if name in present]

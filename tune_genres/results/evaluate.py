@@ -1,9 +1,9 @@
-"""Score a trained checkpoint on a built dataset, beside the baselines that never look at a poster."""
+"""Score a trained checkpoint on a built dataset, beside the baselines that never look at a poster.
+The checkpoint is a local path or a URI (results/checkpoints.py); the dataset is on this machine."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,16 +11,17 @@ import torch
 from dataset_builder.errors import BadInput
 from dataset_builder.store import Dataset, open_dataset
 
-from ..training.checkpoint import checkpoint_path, load_model
 from ..training.data import ResidentSplit
 from ..training.loop import EVAL_BATCH, predict_split
 from ..training.metrics import BASELINES, LOWER_IS_BETTER, METRICS, baselines, compute_metrics, tune_thresholds, tuned_metrics
+from .checkpoints import FoundCheckpoint, find_checkpoint, load_found_model
 from .intervals import LEVEL, RESAMPLES, bootstrap_intervals
+from .location import Where
 
 EVAL_SPLITS = ("test", "val", "train", "all")
 
 
-def check_compatible(meta: dict, dataset: Dataset, checkpoint: Path) -> None:
+def check_compatible(meta: dict, dataset: Dataset, checkpoint: FoundCheckpoint) -> None:
     """The dataset must have the checkpoint's genres in its order, and its ratio at its size."""
     if dataset.genres != list(meta["genres"]):
         raise BadInput(
@@ -38,7 +39,8 @@ def check_compatible(meta: dict, dataset: Dataset, checkpoint: Path) -> None:
         )
 
 
-def check_not_trained_on(meta: dict, dataset: Dataset, rows: np.ndarray, split: str, checkpoint: Path) -> list[str]:
+def check_not_trained_on(meta: dict, dataset: Dataset, rows: np.ndarray, split: str,
+                         checkpoint: FoundCheckpoint) -> list[str]:
     """Refuse to score posters the checkpoint was trained on; the notes on what was checked."""
     if meta.get("train_ids") is None:
         return [f"checkpoint {checkpoint} records no training ids (written before fingerprints): "
@@ -62,7 +64,7 @@ class TrainOverlap(BadInput):
 
 
 def evaluate(
-    checkpoint: str | os.PathLike,
+    checkpoint: Where,
     dataset_path: str | os.PathLike,
     split: str = "test",
     device: torch.device | str = "cpu",
@@ -72,6 +74,7 @@ def evaluate(
     resamples: int = RESAMPLES,
 ) -> dict:
     """The checkpoint's loss and metrics on a split of the dataset ("all": every row), with baselines.
+    checkpoint: a trial's folder (its latest checkpoint), a checkpoint folder or its file, local or a URI.
 
     weights: "best" (the best epoch's by the trial's select_metric) or "last". Thresholded metrics
     use the trial's own threshold (0.5 when its config has none), and again (`*_tuned`) the
@@ -83,14 +86,14 @@ def evaluate(
     """
     if split not in EVAL_SPLITS:
         raise BadInput(f"--split {split}: expected one of {', '.join(EVAL_SPLITS)}")
-    path = checkpoint_path(checkpoint)
-    dataset = open_dataset(dataset_path)  # a damaged dataset is said before the weights are loaded
-    model, meta = load_model(path, device, weights)
-    check_compatible(meta, dataset, path)
+    found = find_checkpoint(checkpoint)
+    dataset = open_dataset(dataset_path)  # a damaged dataset is said before the weights are loaded (or downloaded)
+    model, meta = load_found_model(found, device, weights)
+    check_compatible(meta, dataset, found)
     rows = np.arange(dataset.manifest["count"]) if split == "all" else np.asarray(dataset.split(split))
     if len(rows) == 0:
         raise BadInput(f"{dataset.root}: split {split} is empty")
-    notes = [] if split == "train" or allow_train_overlap else check_not_trained_on(meta, dataset, rows, split, path)
+    notes = [] if split == "train" or allow_train_overlap else check_not_trained_on(meta, dataset, rows, split, found)
     if split in ("val", "all"):
         notes.append("the validation split chose these weights (their epoch) and their tuned thresholds, so its "
                      "scores here lean high: the test split is the honest figure")
@@ -107,7 +110,7 @@ def evaluate(
     threshold = float(meta["config"].get("threshold", 0.5))
     train_rows = np.asarray(dataset.split("train"))
     return {
-        "checkpoint": str(path),
+        "checkpoint": str(found),
         "dataset": str(dataset.root),
         "dataset_fingerprint": dataset.fingerprint,
         "split": split,

@@ -87,6 +87,12 @@ def first_line(error: BaseException) -> str:
     return without_secrets(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
 
 
+def absolute(path: Path) -> Path:
+    """`path` made absolute, its symlinks kept (not resolved): messages name the folder the user
+    gave, and /proc/PID/root/... (a folder in another mount namespace) still leads there."""
+    return Path(os.path.abspath(path))
+
+
 class _Opened:
     """The pyarrow filesystem a location and the locations joined from it share, opened once."""
 
@@ -113,13 +119,13 @@ class ExperimentLocation:
             parts = urlsplit(text)
             if parts.netloc not in ("", "localhost"):
                 raise BadInput(f"{text}: a file:// URI names a path on this machine (file:///path), not on {parts.netloc}")
-            self._local = Path(unquote(parts.path)).resolve()
+            self._local = absolute(Path(unquote(parts.path)))
         elif URI.match(text):
             self._parse_remote(text)
         else:
             if not text:
                 raise BadInput("an empty path: expected a folder or a URI such as s3://bucket/experiments")
-            self._local = Path(text).expanduser().resolve()
+            self._local = absolute(Path(text).expanduser())
 
     def _parse_remote(self, text: str) -> None:
         parts = urlsplit(text)
@@ -460,6 +466,10 @@ def exist_all(locations: list[ExperimentLocation]) -> list[bool]:
         raise OSError(f"{locations[0].parent}: cannot look there ({first_line(e)})") from None
 
 
-def location(where: str | os.PathLike | ExperimentLocation) -> ExperimentLocation:
+# What the readers and writers of an experiment take: a path, a URI, or a location.
+Where = str | os.PathLike | ExperimentLocation
+
+
+def location(where: Where) -> ExperimentLocation:
     """`where` as an ExperimentLocation (one given is returned as it is)."""
     return where if isinstance(where, ExperimentLocation) else ExperimentLocation(where)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from dataset_builder.errors import BadInput
 
+from .location import location
+
 
 def check_output_file(path: Path, flag: str) -> None:
     """`flag PATH` names a file to write: refuse a folder there, or a file where a folder above it should be."""
@@ -50,15 +52,17 @@ def _check_folder_can_hold(path: Path, flag: str) -> None:
 
 def report_write_failure(write_report):
     """An OSError while write_report(exp_dir, ...) writes into exp_dir (the disk filled, the folder
-    is read-only) -> one BadInput line. Each file goes in whole or not at all, so the experiment and
-    the report files already written stand. (Its reads fail as BadInput of their own before this.)"""
+    is read-only, the bucket refused) -> one BadInput line. Each file goes in whole or not at all, so
+    the experiment and the report files already written stand. (Its reads fail as BadInput of their
+    own before this.)"""
 
     @functools.wraps(write_report)
     def writing(exp_dir, *args, **kwargs):
         try:
             return write_report(exp_dir, *args, **kwargs)
         except OSError as e:
-            raise BadInput(f"{exp_dir}: cannot write the report there ({e.strerror or e}); the experiment is intact: "
-                           f"make room (or make it writable), then run `tune-genres report {exp_dir}`") from None
+            exp = location(exp_dir)  # as the report names it: a path, or the URI without secrets
+            raise BadInput(f"{exp}: cannot write the report there ({e.strerror or e}); the experiment is intact: "
+                           f"make room (or make it writable), then run `tune-genres report {exp}`") from None
 
     return writing

@@ -1,4 +1,5 @@
-"""A trained checkpoint's genre probabilities for poster files, prepared exactly as the builder does."""
+"""A trained checkpoint's genre probabilities for poster files, prepared exactly as the builder does.
+The checkpoint is a local path or a URI (results/checkpoints.py); the posters are on this machine."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import torch
 from dataset_builder.errors import PosterError
 from dataset_builder.images import open_poster, resize_all
 
-from ..training.checkpoint import checkpoint_path, load_model
 from ..training.data import ResidentSplit
 from ..training.loop import EVAL_BATCH, predict_logits
 from ..training.losses import probabilities
+from .checkpoints import checkpoint_name, find_checkpoint, load_found_model
+from .location import Where
 
 
 @dataclass
@@ -31,7 +33,7 @@ def load_poster(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
 
 
 def predict(
-    checkpoint: str | os.PathLike,
+    checkpoint: Where,
     images: list[str | os.PathLike],
     device: torch.device | str = "cpu",
     batch_size: int = EVAL_BATCH,
@@ -42,7 +44,7 @@ def predict(
     A genre is predicted at the per-genre threshold tuned on validation when the checkpoint holds
     them (meta["thresholds"]), else at the trial's fixed threshold (0.5 by default).
     """
-    model, meta = load_model(checkpoint_path(checkpoint), device, weights)
+    model, meta = load_found_model(find_checkpoint(checkpoint), device, weights)
     size = tuple(meta["size"])
     pixels, usable, failures = [], [], []
     for path in map(Path, images):
@@ -73,7 +75,7 @@ def decision_thresholds(meta: dict) -> list[float]:
     return [float(meta["config"].get("threshold", 0.5))] * len(meta["genres"])
 
 
-def describe_checkpoint(checkpoint: str | os.PathLike, meta: dict) -> str:
+def describe_checkpoint(checkpoint: Where, meta: dict) -> str:
     """What the probabilities below mean: which model, which size, softmax or sigmoid."""
     w, h = meta["size"]
     kind = (
@@ -86,7 +88,7 @@ def describe_checkpoint(checkpoint: str | os.PathLike, meta: dict) -> str:
             f"{g} {t:.3f}" for g, t in zip(meta["genres"], meta["thresholds"]))
     else:
         rule = f"threshold {decision_thresholds(meta)[0]:g} for every genre (the checkpoint holds no tuned thresholds)"
-    return (f"checkpoint {checkpoint}: {meta['weights']} weights (epoch {meta['epoch']}), loss {meta['loss']} ({kind}), "
+    return (f"checkpoint {checkpoint_name(checkpoint)}: {meta['weights']} weights (epoch {meta['epoch']}), loss {meta['loss']} ({kind}), "
             f"posters resized to {w}x{h} (ratio {meta['ratio']}); a genre is predicted at its {rule}")
 
 

@@ -7,19 +7,17 @@
     baselines.json           the label-prior and majority scores on val and test (the driver's
                              write_baselines), and the dataset's genres and split counts
 
-A record a user broke (hand-edited, truncated, not JSON) is one BadInput line naming it and what
-to do, through dataset_builder.reading, never a traceback.
+Each takes the experiment where it lives (results/location.py: a local folder or a URI). A record
+a user broke (hand-edited, truncated, not JSON) is one BadInput line naming it (its URI, no secret
+in it) and what to do, never a traceback.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from dataset_builder.atomic import write_json_atomic
 from dataset_builder.errors import BadInput
-from dataset_builder.reading import read_json_object
 
 from ..training.metrics import SELECTABLE
+from .location import Where, location
 
 EXPERIMENT_FILE = "experiment.json"
 BASELINES_FILE = "baselines.json"
@@ -32,20 +30,21 @@ BASELINES_KEYS = {"dataset": str, "genres": list}
 BASELINES_REMEDY = "restore it, or delete it (reports then show no baselines; the sweep with --resume writes it again)"
 
 
-def write_experiment(exp_dir: Path, record: dict) -> None:
-    write_json_atomic(exp_dir / EXPERIMENT_FILE, record)
+def write_experiment(exp_dir: Where, record: dict) -> None:
+    location(exp_dir).write_json(EXPERIMENT_FILE, record)
 
 
-def read_experiment(exp_dir: Path) -> dict | None:
+def read_experiment(exp_dir: Where) -> dict | None:
     """experiment.json, or None for an experiment started before it was written."""
-    record = read_json_object(exp_dir / EXPERIMENT_FILE, EXPERIMENT_REMEDY, EXPERIMENT_KEYS)
+    exp = location(exp_dir)
+    record = exp.read_json(EXPERIMENT_FILE, EXPERIMENT_REMEDY, EXPERIMENT_KEYS)
     if record is not None and record["select_metric"] not in SELECTABLE:
         # A hand-edited choice: the test split must never choose, and an unknown name chooses nothing.
-        raise BadInput(f"{exp_dir / EXPERIMENT_FILE}: select_metric {record['select_metric']!r} is not a validation "
+        raise BadInput(f"{exp.join(EXPERIMENT_FILE)}: select_metric {record['select_metric']!r} is not a validation "
                        f"metric ({', '.join(SELECTABLE)}); {EXPERIMENT_REMEDY}")
     return record
 
 
-def read_baselines(exp_dir: Path) -> dict | None:
+def read_baselines(exp_dir: Where) -> dict | None:
     """baselines.json, or None for an experiment without it (its report then shows no baselines)."""
-    return read_json_object(exp_dir / BASELINES_FILE, BASELINES_REMEDY, BASELINES_KEYS)
+    return location(exp_dir).read_json(BASELINES_FILE, BASELINES_REMEDY, BASELINES_KEYS)

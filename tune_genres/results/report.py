@@ -18,11 +18,13 @@
     parallel-coordinates.png   one line per trial across the swept parameters to the select_metric
     learning-curves.png    validation mAP and training loss per epoch, one line per trial (past 10
                            trials, the 10 best by select_metric in colour, the rest grey)
+
+The experiment is read and its report written where it lives (results/location.py): a local folder,
+or a URI such as s3://bucket/prefix/NAME, each file whole.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +37,7 @@ from ..training.hyperparameters import HYPERPARAMETERS, format_setting
 from ..training.metrics import lower_is_better, metric_name
 from .charts import fmt, heatmap, learning_curves, parallel_coordinates, spread_text
 from .importance import importance, importance_lines, swept_parameters
+from .location import ExperimentLocation, Where, location
 from .outputs import report_write_failure
 from .records import read_baselines, read_experiment
 from .repeats import (best_configuration, configuration_label, configurations, repeated, seeds_text, test_counterpart,
@@ -44,24 +47,28 @@ from .trials import SHOWN, check_experiment_folder, group_label, grouping_keys, 
 
 
 @report_write_failure
-def write_report(exp_dir: str | os.PathLike, metric: str | None = None, partial: bool = False) -> dict:
-    """metric: the one the table and heatmap show (default: the experiment's select_metric). The
+def write_report(exp_dir: Where, metric: str | None = None, partial: bool = False) -> dict:
+    """The report of the experiment at `exp_dir` (a folder, a URI or an ExperimentLocation), written
+    into it: {"table", "markdown", "select"}.
+
+    metric: the one the table and heatmap show (default: the experiment's select_metric). The
     best trial is always the one its select_metric chose, whatever the table shows. `partial`: the
     sweep was interrupted, and results.md says so at the top."""
-    exp_dir = Path(exp_dir)
-    check_experiment_folder(exp_dir)
-    trials = read_trials(exp_dir)
+    exp = location(exp_dir)
+    check_experiment_folder(exp)
+    trials = read_trials(exp)
     if not trials:
-        raise BadInput(f"{exp_dir}: no trials here (expected folders holding params.json)")
-    select = select_metric(exp_dir, trials)
+        raise BadInput(f"{exp}: no trials here (expected folders holding params.json)")
+    found_record = read_experiment(exp)
+    select = select_metric(exp, trials, found_record)
     metric = metric or select
     table = pd.DataFrame([trial_row(t, select) for t in trials]).sort_values(["lr", "ratio"], ascending=[False, True])
     if metric not in table.columns:
         shown = ", ".join(c for c in table.columns if c.startswith(("val_", "test_", "last_")))
         raise BadInput(f"--metric {metric}: unknown; choose one of {shown}")
-    baselines = read_baselines(exp_dir)
+    baselines = read_baselines(exp)
 
-    record = read_experiment(exp_dir) or {}
+    record = found_record or {}
     ranked = not tabled_as_grid(table, record.get("search", "grid"))  # a search, or a grid of one cell
     repeats = repeated(table)
     if repeats:
@@ -71,23 +78,32 @@ def write_report(exp_dir: str | os.PathLike, metric: str | None = None, partial:
     params = swept_parameters(table)
     found, rested_on = importance(table, select) if params else (None, 0)
 
-    write_atomic(exp_dir / "results.csv", lambda p: table.to_csv(p, index=False))
-    markdown = results_markdown(exp_dir, table, metric, select, baselines, ranked, partial)
+    write_whole(exp, "results.csv", lambda p: table.to_csv(p, index=False))
+    markdown = results_markdown(exp.name, table, metric, select, baselines, ranked, partial)
     if found is not None:
         stopped = int((table["status"] == "stopped early").sum())
         markdown += "\n" + "\n".join(importance_lines(found, rested_on, select, stopped))
-        write_atomic(exp_dir / "importance.csv", lambda p: found.to_csv(p, index=False))
+        write_whole(exp, "importance.csv", lambda p: found.to_csv(p, index=False))
         if rested_on:  # with no finite score (every trial diverged) there is no line to draw
-            write_atomic(exp_dir / "parallel-coordinates.png",
-                         lambda p: parallel_coordinates(table, params, f"best_{select}", p))
-    write_atomic(exp_dir / "results.md", lambda p: p.write_text(markdown))
+            write_whole(exp, "parallel-coordinates.png", lambda p: parallel_coordinates(table, params, f"best_{select}", p))
+    write_whole(exp, "results.md", lambda p: p.write_text(markdown))
     if ranked:
-        (exp_dir / "heatmap.png").unlink(missing_ok=True)  # an earlier report's, from before it ranked
+        exp.delete("heatmap.png")  # an earlier report's, from before it ranked
     else:
         cells = configurations(table, [metric]) if repeats else table  # a configuration's repeats share a cell
-        write_atomic(exp_dir / "heatmap.png", lambda p: heatmap(cells, metric, p))
-    write_atomic(exp_dir / "learning-curves.png", lambda p: learning_curves(trials, p, select))
+        write_whole(exp, "heatmap.png", lambda p: heatmap(cells, metric, p))
+    write_whole(exp, "learning-curves.png", lambda p: learning_curves(trials, p, select))
     return {"table": table, "markdown": markdown, "select": select}
+
+
+def write_whole(exp: ExperimentLocation, name: str, write: Callable[[Path], object]) -> None:
+    """One report file into the experiment, whole: write(a temporary path), then put in place. On a
+    local disk through this module's write_atomic (a rename), which a test fails midway to check that
+    nothing half-written is left; in an object store one upload."""
+    if exp.is_local:
+        write_atomic(exp.local_path / name, write)
+    else:
+        exp.write_file(name, write)
 
 
 def best_trial(table: pd.DataFrame, metric: str):
@@ -107,11 +123,11 @@ def best_single(table: pd.DataFrame, metric: str):
     return scored.loc[scored[metric].idxmin() if lower_is_better(metric) else scored[metric].idxmax()]
 
 
-def results_markdown(exp_dir: Path, table: pd.DataFrame, metric: str, select: str, baselines: dict | None,
+def results_markdown(name: str, table: pd.DataFrame, metric: str, select: str, baselines: dict | None,
                      ranked: bool = False, partial: bool = False) -> str:
     split = "test" if metric.startswith(("test_", "last_test_")) else "val"
     others = grouping_keys(table)
-    lines = [f"# Results: {exp_dir.name}", ""]
+    lines = [f"# Results: {name}", ""]
     if partial:
         lines += ["**Partial report: the sweep was interrupted.** Unfinished trials show what they had done; "
                   "run the same `tune-genres sweep` command with --resume to finish them.", ""]

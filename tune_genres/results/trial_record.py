@@ -27,10 +27,9 @@ checkpoint:
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ..training.selection import DEFAULT_SELECT_METRIC
-from .location import ExperimentLocation, location
+from .location import Where, location
 
 RECORD_FILE = "trial.json"
 RECORD_FORMAT = 1
@@ -124,15 +123,12 @@ def ended(record: dict, errored: bool) -> None:
         record["status"] = "finished" if record["epochs_done"] == record["epochs"] else "stopped early"
 
 
-def write_record(folder: Path | ExperimentLocation, record: dict) -> None:
-    """The record into the trial's folder (a path, or a location on object storage), whole."""
-    folder = location(folder)
-    if folder.is_local:
-        folder.local_path.mkdir(parents=True, exist_ok=True)
-    folder.write_json(RECORD_FILE, record)
+def write_record(folder: Where, record: dict) -> None:
+    """The trial's record, whole (a local folder is made when missing)."""
+    location(folder).write_json(RECORD_FILE, record)
 
 
-def read_record(folder: Path | ExperimentLocation) -> dict | None:
+def read_record(folder: Where) -> dict | None:
     """The trial's record, or None for a trial that has none (it died before its first report, or
     its experiment predates records)."""
     return location(folder).read_json(RECORD_FILE, RECORD_REMEDY, RECORD_KEYS)

@@ -2,7 +2,8 @@
 
 Reads each trial's record, trial.json; a trial without one (its driver died before the trial's
 first report was recorded, or the experiment predates records) is read from Tune's params.json
-and result.json, and its latest checkpoint's history.json. Never a checkpoint's weights.
+and result.json, and its latest checkpoint's history.json. Never a checkpoint's weights. The
+experiment is read where it lives (results/location.py): a local folder or a URI such as s3://.
 
 A trial's summary row describes its chosen weights, those of its best epoch by the experiment's
 select_metric: val_* are that epoch's validation scores, test_* the test split scored once with
@@ -13,21 +14,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from dataset_builder.errors import BadInput
-from dataset_builder.reading import read_bytes, read_json_object
 
 from ..training.hyperparameters import HYPERPARAMETERS, format_setting
 from ..training.metrics import THRESHOLDED
 from ..training.selection import DEFAULT_SELECT_METRIC
 from ..training.checkpoint import HISTORY_FILE
+from .location import ExperimentLocation, Where, exist_all, location
 from .records import read_experiment
 from .repeats import repeated
 from .trial_record import read_record, record_from_rows
 
 # The metrics of the summary rows (val_* and test_*), in the order tables show them.
 SHOWN = ("map", "roc_auc_macro", "f1_macro", "f1_micro", "categorical_accuracy", "subset_accuracy", "hamming_loss")
+PARAMS_FILE = "params.json"
 # Tune writes params.json as a trial starts: every trial's config has a learning rate, a ratio and its epochs.
 PARAMS_KEYS = {"lr": (int, float), "ratio": int, "epochs": int}
 PARAMS_REMEDY = "restore it or remove the trial's folder"
@@ -35,7 +36,7 @@ PARAMS_REMEDY = "restore it or remove the trial's folder"
 
 @dataclass
 class Trial:
-    folder: Path
+    folder: ExperimentLocation
     record: dict
 
     @property
@@ -55,60 +56,69 @@ class Trial:
         return self.rows[-1] if self.rows else {}
 
 
-def check_experiment_folder(exp_dir: Path) -> None:
+def check_experiment_folder(exp_dir: Where) -> None:
     """An experiment folder (STORAGE/NAME) is wanted: one line for a missing one, a file, or a trial's folder."""
-    if not exp_dir.is_dir():
-        raise BadInput(f"{exp_dir}: {'a file, not an' if exp_dir.exists() else 'no such'} experiment folder")
-    if (exp_dir / "params.json").is_file():
-        raise BadInput(f"{exp_dir}: a trial's folder, not an experiment's; pass its experiment folder, {exp_dir.parent}")
+    exp = location(exp_dir)
+    if not exp.is_dir():
+        raise BadInput(f"{exp}: {'a file, not an' if exp.exists() else 'no such'} experiment folder")
+    if exp.is_file(PARAMS_FILE):
+        raise BadInput(f"{exp}: a trial's folder, not an experiment's; pass its experiment folder, {exp.parent}")
 
 
-def read_trials(exp_dir: Path) -> list[Trial]:
+def read_trials(exp_dir: Where) -> list[Trial]:
     """Every trial of the experiment (a folder with Tune's params.json), in name order."""
     trials = []
-    for params in sorted(exp_dir.glob("*/params.json")):
-        folder = params.parent
-        record = read_record(folder) or record_from_tune(folder, read_json_object(params, PARAMS_REMEDY, PARAMS_KEYS))
+    for folder in trial_folders(location(exp_dir)):
+        record = read_record(folder) or record_from_tune(folder, folder.read_json(PARAMS_FILE, PARAMS_REMEDY, PARAMS_KEYS))
         trials.append(Trial(folder, record))
     return trials
 
 
-def record_from_tune(folder: Path, config: dict) -> dict:
+def trial_folders(exp: ExperimentLocation) -> list[ExperimentLocation]:
+    """The folders holding Tune's params.json, in name order (on an object store: one listing, then
+    one lookup for them all)."""
+    folders = exp.folders()
+    return [folder for folder, there in zip(folders, exist_all([f.join(PARAMS_FILE) for f in folders])) if there]
+
+
+def record_from_tune(folder: ExperimentLocation, config: dict) -> dict:
     """A trial's record from Tune's result.json rows and its latest checkpoint's history.json (the
     rows a driver that died had not logged), for a trial that has no record of its own."""
-    checkpoints = sorted(folder.glob("checkpoint_*"))  # zero-padded numbers: the last is the latest
-    history = read_json_list(checkpoints[-1] / HISTORY_FILE) if checkpoints else []
-    record = record_from_rows(folder.name, config, logged_rows(folder / "result.json"), history)
+    checkpoints = folder.folders("checkpoint_*")  # zero-padded numbers, in name order: the last is the latest
+    history = read_json_list(checkpoints[-1].join(HISTORY_FILE)) if checkpoints else []
+    record = record_from_rows(folder.name, config, logged_rows(folder.join("result.json")), history)
     record["checkpoint"] = str(checkpoints[-1]) if checkpoints else None
     return record
 
 
-def read_json_list(path: Path) -> list[dict]:
+def read_json_list(path: Where) -> list[dict]:
     """A history.json's rows; [] without one (a checkpoint from before it was written) or when cut off."""
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        rows = json.loads(location(path).read_bytes().decode("utf-8"))
+    except (BadInput, ValueError):  # BadInput: missing or unreadable; ValueError: not JSON, not UTF-8
         return []
     return [row for row in rows if isinstance(row, dict) and "epoch" in row] if isinstance(rows, list) else []
 
 
-def select_metric(exp_dir: Path, trials: list[Trial]) -> str:
-    """The validation metric the experiment chose by (experiment.json, else the trials' config)."""
-    record = read_experiment(exp_dir)
+def select_metric(exp_dir: Where, trials: list[Trial], record: dict | None = None) -> str:
+    """The validation metric the experiment chose by (experiment.json, else the trials' config).
+    `record`: experiment.json, when the caller has read it already."""
+    record = record if record is not None else read_experiment(exp_dir)
     if record is not None:
         return record["select_metric"]
     chosen = {t.config.get("select_metric", DEFAULT_SELECT_METRIC) for t in trials}
     return chosen.pop() if len(chosen) == 1 else DEFAULT_SELECT_METRIC
 
 
-def logged_rows(result: Path) -> list[dict]:
+def logged_rows(result: Where) -> list[dict]:
     """result.json's rows in order. A line that is not a JSON object (cut off by a crash, or bytes
     that are not UTF-8) is skipped: a resumed run appends after it, so the rows after it stand,
     and the furthest checkpoint's history holds the epochs a lost row described."""
+    result = location(result)
     if not result.is_file():
         return []
     rows = []
-    for line in read_bytes(result).splitlines():
+    for line in result.read_bytes().splitlines():
         try:
             row = json.loads(line.decode("utf-8"))
         except ValueError:  # JSONDecodeError and UnicodeDecodeError alike

@@ -4,6 +4,8 @@
     results = run_sweep(sweep, dataset="dataset", storage="experiments", name="mine")
     results.best["test_map"], results.best_checkpoint, results.table
 
+    results = Results.of("s3://bucket/experiments/mine")     # an experiment already run, local or a URI
+
 `tune-genres sweep` is a thin layer over run_sweep: the same checks, the same experiment, the same report.
 """
 
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..results.report import best_trial
+from ..results.location import Where, location
+from ..results.report import best_trial, write_report
 from .driver import SweepOptions, run_sweep as drive
 from .interrupt import SweepInterrupted
 from .sweep_file import Sweep
@@ -31,6 +34,18 @@ class Results:
     table: pd.DataFrame | None
     best: pd.Series | None
     markdown: str = ""
+
+    @classmethod
+    def of(cls, exp_dir: Where, metric: str | None = None) -> Results:
+        """The results of an experiment folder or URI (s3://bucket/prefix/NAME), its report refreshed
+        (written into it, as `tune-genres report` does; `metric` as its --metric)."""
+        return cls.from_report(str(location(exp_dir)), write_report(exp_dir, metric))
+
+    @classmethod
+    def from_report(cls, path: str, report: dict) -> Results:
+        """From write_report's answer: its table (in the report's order, indexed from 0) and chosen trial."""
+        table = report["table"].reset_index(drop=True)
+        return cls(path=path, table=table, best=best_trial(table, report["select"]), markdown=report["markdown"])
 
     @property
     def best_checkpoint(self) -> str | None:
@@ -55,8 +70,6 @@ def run_sweep(sweep: Sweep, *, dataset: str | os.PathLike, storage: str | os.Pat
     if outcome.interrupted:
         raise SweepInterrupted(f"the sweep stopped; its state and a partial report are in {outcome.path}: run the "
                                "same command with --resume to finish it")
-    if outcome.report is None:
-        return Results(path=outcome.path, table=None, best=None)
-    report = outcome.report
-    table = report["table"].reset_index(drop=True)
-    return Results(path=outcome.path, table=table, best=best_trial(table, report["select"]), markdown=report["markdown"])
+    # A driver that did not read its report back (one on object storage did not): read it here.
+    report = outcome.report if outcome.report is not None else write_report(outcome.path)
+    return Results.from_report(str(outcome.path), report)

@@ -340,7 +340,7 @@ def finish(plan: Plan, interrupted: bool, inputs: dict) -> dict:
 
     if not interrupted:
         score_stopped_trials(plan.experiment, plan.dataset, inputs)
-    return write_report(str(plan.experiment), partial=interrupted)
+    return write_report(plan.experiment, partial=interrupted)
 
 
 def next_trial_index(experiment: ExperimentLocation) -> int:

@@ -51,6 +51,8 @@ META_KEYS = ("genres", "ratio", "size", "loss", "model_config", "lr", "config")
 # take CPU tensors only (a GPU trial resumed with them on its GPU failed); and the best epoch's
 # weights, a CPU copy in a trial (training/trial.py), which a resumed GPU trial kept on its GPU.
 CPU_ONLY = ("rng", "generator", "best_model")
+# What a place given as a checkpoint lacks (locally here; in an object store results/checkpoints.py).
+NO_CHECKPOINT = f"no checkpoint here (expected a trial folder, a directory holding {CHECKPOINT_FILE}, or the file)"
 
 
 def save_checkpoint(
@@ -117,8 +119,7 @@ def checkpoint_path(location: str | os.PathLike) -> Path:
         saved = sorted(d / CHECKPOINT_FILE for d in location.glob("checkpoint_*") if (d / CHECKPOINT_FILE).is_file())
         path = saved[-1] if saved else path
     if not path.is_file():
-        raise BadInput(f"{location}: no checkpoint here (expected a trial folder, a directory holding "
-                       f"{CHECKPOINT_FILE}, or the file)")
+        raise BadInput(f"{location}: {NO_CHECKPOINT}")
     return path
 
 
