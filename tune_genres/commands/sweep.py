@@ -61,9 +61,6 @@ def run(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1,
     )
     exp_dir = results.path
-    if results.table is None:
-        print(f"Experiment written to {exp_dir}; copy it locally and run `tune-genres report` on it.")
-        return 0
     print(results.markdown)
     print(f"Report: {exp_dir}/results.md, results.csv, heatmap.png, learning-curves.png")
     print(f"Curves and the HParams table: tensorboard --logdir {exp_dir} --host 127.0.0.1")

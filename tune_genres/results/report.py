@@ -39,6 +39,7 @@ from .charts import fmt, heatmap, learning_curves, parallel_coordinates, spread_
 from .importance import importance, importance_lines, swept_parameters
 from .location import ExperimentLocation, Where, location
 from .outputs import report_write_failure
+from .provenance import environment_lines
 from .records import read_baselines, read_experiment
 from .repeats import (best_configuration, configuration_label, configurations, repeated, seeds_text, test_counterpart,
                       varied_keys, with_configuration_columns)
@@ -86,6 +87,7 @@ def write_report(exp_dir: Where, metric: str | None = None, partial: bool = Fals
         write_whole(exp, "importance.csv", lambda p: found.to_csv(p, index=False))
         if rested_on:  # with no finite score (every trial diverged) there is no line to draw
             write_whole(exp, "parallel-coordinates.png", lambda p: parallel_coordinates(table, params, f"best_{select}", p))
+    markdown += "".join(f"\n{line}\n" for line in environment_lines(with_trial_gpus(record.get("environment"), table)))
     write_whole(exp, "results.md", lambda p: p.write_text(markdown))
     if ranked:
         exp.delete("heatmap.png")  # an earlier report's, from before it ranked
@@ -104,6 +106,16 @@ def write_whole(exp: ExperimentLocation, name: str, write: Callable[[Path], obje
         write_atomic(exp.local_path / name, write)
     else:
         exp.write_file(name, write)
+
+
+def with_trial_gpus(environment: dict | None, table: pd.DataFrame) -> dict | None:
+    """The experiment's recorded environment with the GPU types its trials trained on (their rows
+    name them; [] when every trial ran on a CPU)."""
+    if not environment:
+        return environment
+    names = table["gpu_name"].dropna().unique().tolist() if "gpu_name" in table.columns else []
+    on_gpu = table["device"].astype(str).str.startswith("cuda").any() if "device" in table.columns else False
+    return {**environment, "gpus": sorted(names) if names or not on_gpu else ["(unnamed)"]}
 
 
 def best_trial(table: pd.DataFrame, metric: str):

@@ -166,6 +166,7 @@ def trial_row(trial: Trial, select: str = DEFAULT_SELECT_METRIC) -> dict:
     row["node_ip"] = last.get("node_ip")
     row["gpu_ids"] = last.get("gpu_ids")
     row["device"] = last.get("device")
+    row["gpu_name"] = last.get("gpu_name")
     return row
 
 

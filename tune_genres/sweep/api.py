@@ -70,6 +70,4 @@ def run_sweep(sweep: Sweep, *, dataset: str | os.PathLike, storage: str | os.Pat
     if outcome.interrupted:
         raise SweepInterrupted(f"the sweep stopped; its state and a partial report are in {outcome.path}: run the "
                                "same command with --resume to finish it")
-    # A driver that did not read its report back (one on object storage did not): read it here.
-    report = outcome.report if outcome.report is not None else write_report(outcome.path)
-    return Results.from_report(str(outcome.path), report)
+    return Results.from_report(str(outcome.path), outcome.report)

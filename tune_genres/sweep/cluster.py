@@ -78,8 +78,8 @@ def check_storage(storage: ExperimentLocation | str) -> None:
     except OSError as e:
         raise BadInput(f"--storage {storage}: cannot write there ({without_secrets(e.strerror or str(e))})") from None
     finally:
-        if storage.is_local:
-            (storage.local_path / probe).unlink(missing_ok=True)
+        if storage.is_local and (storage.local_path / probe).exists():  # a read-only disk refuses even a no-op unlink
+            (storage.local_path / probe).unlink()
 
 
 def read_probe(storage: ExperimentLocation, probe: str, token: str) -> str | None:

@@ -14,8 +14,8 @@ import fnmatch
 from dataset_builder.errors import BadInput
 from dataset_builder.store import MANIFEST, Dataset, is_dataset
 
-from ..results.location import ExperimentLocation
-from ..results.records import EXPERIMENT_FILE, EXPERIMENT_KEYS, EXPERIMENT_REMEDY
+from ..results.location import ExperimentLocation, Where, location
+from ..results.records import read_experiment
 from .sweep_file import Sweep
 
 
@@ -32,11 +32,12 @@ def experiment_record(sweep: Sweep, dataset: Dataset, resources: dict, max_concu
     }
 
 
-def check_resume(exp_dir: ExperimentLocation, record: dict, flags: dict[str, object]) -> list[str]:
+def check_resume(exp_dir: Where, record: dict, flags: dict[str, object]) -> list[str]:
     """Refuse to resume `exp_dir` with another dataset or sweep, or with flags that Tune would
     ignore; `flags` maps each flag the user gave (None: not given) to the record key it sets.
     Returns notes (an experiment from before experiment.json: nothing to compare)."""
-    saved = exp_dir.read_json(EXPERIMENT_FILE, EXPERIMENT_REMEDY, EXPERIMENT_KEYS)
+    exp_dir = location(exp_dir)
+    saved = read_experiment(exp_dir)
     if saved is None:
         return [f"{exp_dir} records no fingerprints (started before they were kept): the dataset and sweep were not checked"]
     new_name = f"--name {exp_dir.name}-2"

@@ -78,8 +78,11 @@ def where_am_i() -> dict:
     """The Ray node, GPU ids and process this trial runs in, for the report and for fault drills."""
     if not ray.is_initialized():
         return {"pid": os.getpid()}
+    gpu_ids = [str(g) for g in ray.get_gpu_ids()]
     return {
         "node_id": ray.get_runtime_context().get_node_id(),
-        "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+        "gpu_ids": gpu_ids,
+        # The GPU's type, for the report's line on what ran the experiment.
+        **({"gpu_name": torch.cuda.get_device_name(0)} if gpu_ids and torch.cuda.is_available() else {}),
         "pid": os.getpid(),
     }
