@@ -91,17 +91,22 @@ class S3Server:
         return pafs.S3FileSystem(endpoint_override=self.host_port, scheme="http", region=REGION,
                                  access_key=self.access_key, secret_key=self.secret)
 
-    def objects(self, prefix: str = "") -> dict[str, bytes]:
-        """Every object under `prefix` of the bucket (key below the bucket -> content)."""
+    def objects(self, prefix: str = "", suffix: str = "") -> dict[str, bytes]:
+        """Every object under `prefix` of the bucket whose key ends in `suffix` (key below the bucket
+        -> content). One deleted between the listing and its read (an old checkpoint Tune drops
+        while a sweep runs) is left out."""
         import pyarrow.fs as pafs
 
         fs = self.filesystem()
         base = f"{self.bucket}/{prefix}".rstrip("/")
         found = {}
         for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
-            if info.type == pafs.FileType.File:
-                with fs.open_input_stream(info.path) as f:
-                    found[info.path[len(self.bucket) + 1:]] = f.read()
+            if info.type == pafs.FileType.File and info.path.endswith(suffix):
+                try:
+                    with fs.open_input_stream(info.path) as f:
+                        found[info.path[len(self.bucket) + 1:]] = f.read()
+                except FileNotFoundError:
+                    continue
         return found
 
     def stop(self) -> None:

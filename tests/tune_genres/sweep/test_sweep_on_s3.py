@@ -110,3 +110,61 @@ def test_a_driver_killed_on_s3_resumes_with_every_trial_once(s3, dataset, tmp_pa
     for record in trials.values():
         assert record["status"] == "finished"
         assert [r["epoch"] for r in record["rows"]] == list(range(1, epochs + 1))  # every epoch, once
+
+
+@pytest.fixture
+def cluster(s3):
+    """Two 1-CPU raylets on this machine, started after the `s3` fixture pointed the environment
+    at the server (RAY_TMPDIR: away from any other Ray here). The nodes get no S3 settings of
+    their own: the driver hands them to its trials."""
+    import shutil
+    import tempfile
+
+    from ray.cluster_utils import Cluster
+
+    temp = tempfile.mkdtemp(prefix="tg-s3-", dir="/tmp")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_TMPDIR", temp)
+        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        nodes.add_node(num_cpus=1)
+        nodes.wait_for_nodes()
+        try:
+            yield nodes
+        finally:
+            nodes.shutdown()
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_node_lost_mid_trial_on_s3_and_its_trial_finishes_on_another_from_its_s3_checkpoint(s3, cluster, dataset, tmp_path):
+    import ray
+
+    doomed = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    epochs = 8
+    sweep = write_sweep(tmp_path / "three.toml", "three", [3e-3, 1e-3, 5e-4], epochs=epochs, checkpoint_every=1, batch_size=4)
+    command = [TUNE_GENRES, "sweep", str(sweep), "--dataset", str(dataset), "--address", cluster.address,
+               "--storage", s3.uri("exps"), "--quiet"]
+    # The driver syncs its trials' records to the bucket every second (Tune's default: minutes).
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1", "TUNE_GENRES_STORAGE": str(tmp_path / "default-storage")}
+    driver = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def on_doomed() -> str | None:
+        """The trial that reported its second epoch from the doomed node (its first checkpoint is in the bucket)."""
+        running = {key[len(s3.prefix) + 1:]: data for key, data in s3.server.objects(s3.prefix, "/trial.json").items()}
+        for name, record in records(running, "exps/three").items():
+            if any(r.get("node_id") == doomed.node_id and r["epoch"] >= 2 for r in record["rows"]):
+                return name
+        return None
+
+    with killed_at_exit(driver):
+        victim = wait_for(while_running(driver, on_doomed), 240, "a trial's second epoch on the doomed node", every=0.2)
+        cluster.remove_node(doomed, allow_graceful=False)  # its raylet and every process on it are killed
+        output, _ = driver.communicate(timeout=400)
+    assert driver.returncode == 0, output[-3000:]
+
+    trials = records(s3.objects(), "exps/three")
+    assert {(r["status"], r["epochs_done"]) for r in trials.values()} == {("finished", epochs)}
+    nodes = [r["node_id"] for r in trials[victim]["rows"]]
+    assert [r["epoch"] for r in trials[victim]["rows"]] == list(range(1, epochs + 1))  # none lost, none twice
+    assert nodes[0] == doomed.node_id and nodes[-1] != doomed.node_id  # resumed elsewhere from its S3 checkpoint
+    assert not (tmp_path / "default-storage").exists() and s3.server.secret not in output
