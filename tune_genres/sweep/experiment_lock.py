@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dataset_builder.destination import pid_alive
 from dataset_builder.errors import BadInput
 
 from ..results.location import ExperimentLocation, first_line, location
@@ -74,13 +75,7 @@ def died_here(record: dict | None) -> bool:
     heartbeat's age (a driver killed here is resumed here, most often, right after)."""
     if not record or record.get("host") != socket.gethostname() or not isinstance(record.get("pid"), int):
         return False
-    try:
-        os.kill(record["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not pid_alive(record["pid"])
 
 
 def holder_record() -> dict:

@@ -12,17 +12,6 @@ from support.sweeps import learnable_dataset, read_results, write_sweep
 from tune_genres.cli import main
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    from tune_genres.sweep.worker_env import trial_env
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": trial_env()})
-    yield
-    ray.shutdown()
-
-
 def test_each_repeat_of_a_grid_point_trains_with_its_own_seed(ray_local, tmp_path):
     dataset = learnable_dataset(tmp_path / "data")
     sweep = write_sweep(tmp_path / "repeated.toml", "repeated", [3e-3, 1e-3], epochs=2,

@@ -43,17 +43,6 @@ def dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    from tune_genres.sweep.worker_env import trial_env
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": trial_env()})
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def run_shipped(dataset, ray_local, tmp_path_factory):
     """run_shipped(sweep_file) -> its experiment folder, swept once per module."""
     storage = tmp_path_factory.mktemp("shipped-exps")

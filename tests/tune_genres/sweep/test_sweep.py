@@ -46,18 +46,6 @@ def dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    from tune_genres.sweep.worker_env import trial_env
-
-    # With 2 CPUs of its own, and the trial processes' environment as connect() gives it.
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": trial_env()})
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def finished(dataset, ray_local, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sweep")
     (root / "tiny.toml").write_text(TINY_SWEEP)

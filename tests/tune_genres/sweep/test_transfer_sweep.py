@@ -30,17 +30,6 @@ def dataset(tmp_path_factory) -> Path:
     return learnable_dataset(tmp_path_factory.mktemp("transfer-data"), count=80)
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    from tune_genres.sweep.worker_env import trial_env
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": trial_env()})
-    yield
-    ray.shutdown()
-
-
 def sweep(path: Path, dataset: Path, storage: Path, name: str) -> int:
     return main(["sweep", str(path), "--dataset", str(dataset), "--storage", str(storage), "--name", name, "--quiet"])
 
