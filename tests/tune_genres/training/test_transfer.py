@@ -51,9 +51,10 @@ def posters(tmp_path_factory):
     return dataset, trial_arrays(open_dataset(dataset), 30)
 
 
-def feature_arrays(arrays: dict) -> dict:
-    network = create_model("efficientnet_lite0", len(arrays["genres"]), 80, 55, frozen=True)
-    load_body_weights(network, load_imagenet_weights("efficientnet_lite0"))
+def feature_arrays(arrays: dict, model: str = "efficientnet_lite0") -> dict:
+    """The trial's arrays with `model`'s ImageNet features of its posters in place of the posters."""
+    network = create_model(model, len(arrays["genres"]), 80, 55, frozen=True)
+    load_body_weights(network, load_imagenet_weights(model))
     features = extract_features(network, arrays["images"])
     return {k: v for k, v in arrays.items() if k != "images"} | {"features": features, "size": [55, 80]}
 
@@ -145,17 +146,19 @@ def cached_arrays(posters):
     return feature_arrays(posters[1])
 
 
-def test_a_head_trial_on_cached_features_never_builds_the_body(cached_arrays, tmp_path, monkeypatch):
+@pytest.mark.parametrize("model", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_a_head_trial_on_cached_features_never_builds_the_body(model, posters, tmp_path, monkeypatch):
     import tune_genres.models.backbones as backbones
 
-    whole_config = create_model("efficientnet_lite0", 3, 80, 55, dropout=0.5, frozen=True).config
+    features = feature_arrays(posters[1], model)
+    whole_config = create_model(model, 3, 80, 55, dropout=0.5, frozen=True).config
 
     def no_body(name):
         raise AssertionError(f"{name}'s body was built for a trial that trains its head alone")
 
     monkeypatch.setattr(backbones, "build_body", no_body)
-    rows, checkpoint = train(cached_arrays, tmp_path / "head", epochs=2, checkpoint_every=2)
-    assert [r["epoch"] for r in rows] == [1, 2]
+    rows, checkpoint = train(features, tmp_path / "head", model=model, epochs=2, checkpoint_every=2)
+    assert [r["epoch"] for r in rows] == [1, 2] and features["features"].shape[1] == 1280
     # The checkpoint still describes the whole network, so that evaluate can put the body back.
     assert load_checkpoint(checkpoint)["meta"]["model_config"] == whole_config
 
