@@ -4,7 +4,8 @@
              combination R times, repeat i with seed train.seed + i (the seed is one more grid axis)
     random   num_samples draws (lists are categorical choices), in a sequence fixed by seed
     tpe      Optuna's TPE (Ray Tune's OptunaSearch, seeded): each next point from the finished trials'
-             best select_metric (a validation metric, never test), at most max_concurrent at once
+             best select_metric (a validation metric, never test), at most max_concurrent at once;
+             a trial ASHA stopped goes to Optuna as PRUNED with its per-epoch values (pruning_search.py)
 
 Tune saves the search algorithm's state in the experiment with its own, so --resume continues the
 search where it stopped.
@@ -50,8 +51,9 @@ def search_algorithm(sweep: Sweep, max_concurrent: int):
 
         return BasicVariantGenerator(random_state=sweep.search["seed"], max_concurrent=max_concurrent)
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
+
+    from .pruning_search import PruningAwareOptunaSearch
 
     metric, mode = searcher_metric(sweep)
-    searcher = OptunaSearch(metric=metric, mode=mode, seed=sweep.search["seed"])
+    searcher = PruningAwareOptunaSearch(metric=metric, mode=mode, seed=sweep.search["seed"])
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent) if max_concurrent else searcher
