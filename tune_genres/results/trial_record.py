@@ -84,12 +84,17 @@ def add_result(record: dict, result: dict) -> None:
     while rows and rows[-1]["epoch"] >= row["epoch"]:
         rows.pop()
     rows.append(row)
-    select = record["select_metric"]
-    record["epochs_done"] = row["epoch"]
-    record["best_epoch"] = row.get("best_epoch")
-    record["best_value"] = row.get(f"best_{select}")
+    follow_last_row(record)
     record["seconds"] = result.get("time_total_s", record["seconds"])
     take_scores(record, result)
+
+
+def follow_last_row(record: dict) -> None:
+    """Epochs done and the best epoch so far, as the record's last row says them."""
+    last = record["rows"][-1]
+    record["epochs_done"] = last["epoch"]
+    record["best_epoch"] = last.get("best_epoch")
+    record["best_value"] = last.get(f"best_{record['select_metric']}")
 
 
 def take_scores(record: dict, row: dict) -> None:
@@ -108,10 +113,7 @@ def merge_history(record: dict, history: list[dict]) -> None:
     covered = max(row["epoch"] for row in history)
     kept = [row for row in record["rows"] if row["epoch"] > covered]
     record["rows"] = sorted([epoch_row(row) for row in history] + kept, key=lambda row: row["epoch"])
-    last = record["rows"][-1]
-    record["epochs_done"] = last["epoch"]
-    record["best_epoch"] = last.get("best_epoch")
-    record["best_value"] = last.get(f"best_{record['select_metric']}")
+    follow_last_row(record)
     if not record["scores"]:
         take_scores(record, history[-1])
 

@@ -9,18 +9,18 @@ test split once, into the trial's record (results/trial_record.py), its checkpoi
 
 from __future__ import annotations
 
-import tempfile
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from dataset_builder.store import Dataset
 
-from ..results.location import ExperimentLocation, location
+from ..results.checkpoints import find_checkpoint, on_this_machine
+from ..results.location import ExperimentLocation
 from ..results.trial_record import json_ready, read_record, write_record
-from ..training.checkpoint import CHECKPOINT_FILE, load_checkpoint, rebuild_model, write_thresholds
+from ..results.trials import trial_folders
+from ..training.checkpoint import load_checkpoint, rebuild_model, write_thresholds
 from ..training.data import ResidentSplit
 from ..training.features import score_head_checkpoint
 from ..training.selection import score_chosen
@@ -41,12 +41,11 @@ def score_stopped_trials(experiment: ExperimentLocation, dataset: Dataset, input
     from .tensorboard import tag_for
 
     scored = []
-    for params in experiment.glob("*/params.json"):
-        folder = params.parent
+    for folder in trial_folders(experiment):
         record = read_record(folder)
         if not needs_scores(record):
             continue
-        with local_checkpoint(location(record["checkpoint"])) as checkpoint:
+        with local_checkpoint(record["checkpoint"]) as checkpoint:
             state = load_checkpoint(checkpoint)
             features = cached_features_of(state, inputs)
             if features is not None:
@@ -65,16 +64,15 @@ def score_stopped_trials(experiment: ExperimentLocation, dataset: Dataset, input
 
 
 @contextmanager
-def local_checkpoint(checkpoint: ExperimentLocation):
-    """The checkpoint's folder on this disk: itself when local, else a copy whose checkpoint.pt
-    goes back up whole when the block ends (the thresholds written into it)."""
-    if checkpoint.is_local:
-        yield checkpoint.local_path
-        return
-    with tempfile.TemporaryDirectory() as temporary:
-        copy = checkpoint.download("", Path(temporary) / checkpoint.name)
-        yield copy
-        checkpoint.write_bytes(CHECKPOINT_FILE, (copy / CHECKPOINT_FILE).read_bytes())
+def local_checkpoint(checkpoint: str):
+    """The checkpoint's file on this machine (results/checkpoints.py: itself when local, else a
+    temporary copy); a copy's checkpoint.pt goes back up whole when the block ends, with the
+    thresholds written into it."""
+    found = find_checkpoint(checkpoint)
+    with on_this_machine(found) as path:
+        yield path
+        if found.copied is not None:
+            found.file.write_bytes("", path.read_bytes())
 
 
 def cached_features_of(state: dict, inputs: dict | None) -> dict | None:
