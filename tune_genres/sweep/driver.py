@@ -26,7 +26,7 @@ from ..results.provenance import run_environment
 from ..results.records import BASELINES_FILE, EXPERIMENT_FILE
 from ..results.report import write_report
 from .cluster import check_storage
-from .experiment import check_experiment_folder, check_resume, experiment_record
+from .experiment import check_sweep_may_write, check_resume, experiment_record
 from .experiment_lock import LOCK_FILE, experiment_lock
 from .interrupt import graceful_interrupt
 from .naming import TrialNamer, check_experiment_name
@@ -185,7 +185,7 @@ def plan_sweep(sweep: Sweep, options: SweepOptions) -> Plan:
     name = options.name or sweep.name
     check_experiment_name(name, "--name" if options.name else f"{sweep.path}: name =")
     experiment = storage.join(name)
-    check_experiment_folder(experiment)
+    check_sweep_may_write(experiment)
     if options.resume and not experiment.exists():
         raise BadInput(f"--resume: {experiment} holds no experiment to resume")
     check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second

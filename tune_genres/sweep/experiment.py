@@ -72,7 +72,7 @@ def _lookup(record: dict, key: str):
 EXPERIMENT_MARKERS = ("experiment.json", "sweep.toml", "tuner.pkl", "experiment_state-*.json", ".driver.lock")
 
 
-def check_experiment_folder(exp_dir: ExperimentLocation) -> None:
+def check_sweep_may_write(exp_dir: ExperimentLocation) -> None:
     """A sweep writes only into a new or empty folder, or one of its own experiments: never over a
     user's files, a dataset, or anything else that happens to share the name (on any storage)."""
     if exp_dir.exists() and not exp_dir.is_dir():
