@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override one sweep-file key, VALUE in TOML syntax (train.epochs=2, "
                    "'space.lr={loguniform=[1e-4,1e-2]}'); repeatable; the experiment's sweep.toml records the result")
     p.add_argument("--resume", action="store_true", help="finish an interrupted experiment of the same --storage/--name")
+    p.add_argument("--warm-start", action="append", default=[], metavar="EXP",
+                   help="tpe: begin the study with the trials of an earlier experiment on the same dataset (a folder, "
+                   "a URI, or a name in --storage), not trained again and not counted in num_samples; repeatable; "
+                   "adds to the sweep file's [search] warm_start")
     p.add_argument("--quiet", action="store_true", help="no per-epoch table from Tune")
     p.set_defaults(func=run)
 
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
         wait_for_resources=args.wait_for_resources,
+        warm_start=args.warm_start,
         verbose=0 if args.quiet else 1,
     )
     exp_dir = results.path

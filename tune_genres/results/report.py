@@ -80,7 +80,8 @@ def write_report(exp_dir: Where, metric: str | None = None, partial: bool = Fals
     found, rested_on = importance(table, select) if params else (None, 0)
 
     write_whole(exp, "results.csv", lambda p: table.to_csv(p, index=False))
-    markdown = results_markdown(exp.name, table, metric, select, baselines, ranked, partial)
+    markdown = results_markdown(exp.name, table, metric, select, baselines, ranked, partial,
+                                warm_start=record.get("warm_start", []))
     if found is not None:
         stopped = int((table["status"] == "stopped early").sum())
         markdown += "\n" + "\n".join(importance_lines(found, rested_on, select, stopped))
@@ -136,7 +137,7 @@ def best_single(table: pd.DataFrame, metric: str):
 
 
 def results_markdown(name: str, table: pd.DataFrame, metric: str, select: str, baselines: dict | None,
-                     ranked: bool = False, partial: bool = False) -> str:
+                     ranked: bool = False, partial: bool = False, warm_start: list[dict] = ()) -> str:
     split = "test" if metric.startswith(("test_", "last_test_")) else "val"
     others = grouping_keys(table)
     lines = [f"# Results: {name}", ""]
@@ -146,6 +147,9 @@ def results_markdown(name: str, table: pd.DataFrame, metric: str, select: str, b
     done = (table["status"] == "finished").sum()
     weights = "the last epoch's weights" if metric.startswith("last_") else "each trial's best-epoch weights"
     lines.append(f"{len(table)} trials, {done} finished. Table: **{metric}** ({describe(metric_name(metric))}, {weights}).")
+    for source in warm_start:  # experiment.json's record of a tpe study's warm start (sweep/warm_start.py)
+        lines.append(f"The search was warm-started from {source['trials']} trials of {source['experiment']} "
+                     "(not trained again, not in this table).")
     if baselines:
         counts = baselines.get("counts", {})
         lines.append(

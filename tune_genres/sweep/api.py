@@ -57,14 +57,16 @@ class Results:
 def run_sweep(sweep: Sweep, *, dataset: str | os.PathLike, storage: str | os.PathLike | None = None,
               name: str | None = None, address: str | None = None, resume: bool = False,
               cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
-              max_concurrent: int | None = None, wait_for_resources: bool = False, verbose: int = 0) -> Results:
+              max_concurrent: int | None = None, wait_for_resources: bool = False, verbose: int = 0,
+              warm_start: list[str] = ()) -> Results:
     """Run (or with resume=True, finish) `sweep` on the built dataset with Ray Tune, write its report,
     and return its Results. Bad input raises BadInput (one line) before Ray starts; Ctrl-C stops the
-    sweep in good order, writes the partial report and raises SweepInterrupted (a KeyboardInterrupt)."""
+    sweep in good order, writes the partial report and raises SweepInterrupted (a KeyboardInterrupt).
+    warm_start: earlier experiments whose trials a tpe study begins with (as --warm-start)."""
     options = SweepOptions(
         dataset=Path(dataset), address=address, storage=str(storage) if storage is not None else None, name=name,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
-        resume=resume, wait_for_resources=wait_for_resources, verbose=verbose,
+        resume=resume, wait_for_resources=wait_for_resources, verbose=verbose, warm_start=list(warm_start),
     )
     outcome = drive(sweep, options)
     if outcome.interrupted:

@@ -30,10 +30,12 @@ from .experiment import check_sweep_may_write, check_resume, experiment_record
 from .experiment_lock import LOCK_FILE, experiment_lock
 from .interrupt import graceful_interrupt
 from .naming import TrialNamer, check_experiment_name
+from .optuna_study import StudyJournal, journaled_searcher, start_afresh
 from .search import search_algorithm, searched_space, tune_num_samples
 from .precision_choice import check_precision, cluster_gpu_types, decide_precision, record_precision
 from .sweep_file import Sweep
 from .trial_inputs import check_models, put_trial_inputs
+from .warm_start import WarmStart, check_warm_start, read_warm_start, warm_start_sources
 
 # Ray's automatic TensorBoard logger would add a second set of curves and one hparams run per
 # trial; ours replaces it (see tensorboard.py). Set before ray.tune is imported.
@@ -68,6 +70,7 @@ class SweepOptions:
     max_concurrent: int | None = None
     resume: bool = False
     wait_for_resources: bool = False  # a cluster that autoscales: trials may ask more than any node has now
+    warm_start: list[str] = field(default_factory=list)  # --warm-start EXP, beside the sweep file's (warm_start.py)
     verbose: int = 1
     callbacks: list = field(default_factory=list)  # more Tune callbacks (benchmarks/sweep_overhead.py)
 
@@ -148,6 +151,7 @@ class Plan:
     record: dict  # experiment.json's content
     resources: dict[str, float]  # one trial's
     max_concurrent: int
+    warm_trials: list = field(default_factory=list)  # earlier experiments' trials a tpe study begins with
 
 
 @dataclass
@@ -190,7 +194,12 @@ def plan_sweep(sweep: Sweep, options: SweepOptions) -> Plan:
         raise BadInput(f"--resume: {experiment} holds no experiment to resume")
     check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
     record = experiment_record(sweep, dataset, trial_resources, max_concurrent)
-    return Plan(sweep, options, dataset, storage, experiment, record, trial_resources, max_concurrent)
+    check_warm_start(sweep, options.warm_start, options.resume)
+    sources = warm_start_sources(sweep, options.warm_start)
+    warm = read_warm_start(sweep, sources, dataset, storage) if sources and not options.resume else WarmStart()
+    if warm.sources:
+        record["warm_start"] = warm.sources  # for the report
+    return Plan(sweep, options, dataset, storage, experiment, record, trial_resources, max_concurrent, warm.trials)
 
 
 @contextmanager
@@ -252,6 +261,7 @@ def train(plan: Plan, resume: bool) -> tuple[bool, dict]:
     experiment.write_text(SWEEP_COPY, sweep.text or sweep.path.read_text())
     if not resume:
         experiment.write_json(EXPERIMENT_FILE, {**plan.record, "environment": run_environment()})
+        start_afresh(experiment)
     write_baselines(plan.dataset, experiment)
     precision = None
     if not resume:  # a resumed experiment's trials keep the precision in their configs
@@ -311,8 +321,13 @@ def make_tuner(plan: Plan, inputs: dict, resume: bool, precision: str | None):
             # The namer pickled at the start would number new trials from 0 again: go on from the last.
             tuner._local_tuner._tune_config.trial_name_creator = namer
             tuner._local_tuner._tune_config.trial_dirname_creator = namer
+            # The study goes on in this experiment's journal, wherever the experiment is now.
+            searcher = journaled_searcher(tuner._local_tuner._tune_config.search_alg)
+            if searcher is not None:
+                searcher.journal = StudyJournal(plan.experiment)
         return tuner
-    search_alg = search_algorithm(sweep, plan.max_concurrent)
+    journal = StudyJournal(plan.experiment) if sweep.algorithm == "tpe" else None
+    search_alg = search_algorithm(sweep, plan.max_concurrent, journal, plan.warm_trials)
     return tune.Tuner(
         trainable,
         param_space=param_space(sweep, precision),

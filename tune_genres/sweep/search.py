@@ -5,7 +5,9 @@
     random   num_samples draws (lists are categorical choices), in a sequence fixed by seed
     tpe      Optuna's TPE (Ray Tune's OptunaSearch, seeded): each next point from the finished trials'
              best select_metric (a validation metric, never test), at most max_concurrent at once;
-             a trial ASHA stopped goes to Optuna as PRUNED with its per-epoch values (pruning_search.py)
+             a trial ASHA stopped goes to Optuna as PRUNED with its per-epoch values (pruning_search.py);
+             its study is kept in the experiment as optuna.log (optuna_study.py), and may start from
+             earlier experiments' trials ([search] warm_start, warm_start.py)
 
 Tune saves the search algorithm's state in the experiment with its own, so --resume continues the
 search where it stopped.
@@ -42,8 +44,9 @@ def searcher_metric(sweep: Sweep) -> tuple[str, str]:
     return f"best_{select}", mode(select)
 
 
-def search_algorithm(sweep: Sweep, max_concurrent: int):
-    """Tune's search algorithm for the sweep (None for a grid: Tune's default enumerates it)."""
+def search_algorithm(sweep: Sweep, max_concurrent: int, journal=None, warm_trials: list = ()):
+    """Tune's search algorithm for the sweep (None for a grid: Tune's default enumerates it). tpe:
+    its study in `journal` (optuna_study.StudyJournal; None: in memory), begun with `warm_trials`."""
     if sweep.algorithm == "grid":
         return None
     if sweep.algorithm == "random":
@@ -52,8 +55,9 @@ def search_algorithm(sweep: Sweep, max_concurrent: int):
         return BasicVariantGenerator(random_state=sweep.search["seed"], max_concurrent=max_concurrent)
     from ray.tune.search import ConcurrencyLimiter
 
-    from .pruning_search import PruningAwareOptunaSearch
+    from .optuna_study import JournaledOptunaSearch
 
     metric, mode = searcher_metric(sweep)
-    searcher = PruningAwareOptunaSearch(metric=metric, mode=mode, seed=sweep.search["seed"])
+    searcher = JournaledOptunaSearch(metric=metric, mode=mode, seed=sweep.search["seed"], journal=journal,
+                                     warm_trials=warm_trials, study_name=journal.experiment.name if journal else None)
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent) if max_concurrent else searcher

@@ -7,7 +7,8 @@ and the key.
     [grid]        lists; their cross product is the trials (learning rate x ratio x loss ...)
     [space]       or: lists and distributions ({loguniform = [1e-5, 1e-2]}, sweep/search_space.py)
     [search]      algorithm (grid | random | tpe), num_samples (draws; a grid's repeats, each with
-                  its own seed), seed, max_concurrent
+                  its own seed), seed, max_concurrent; warm_start (tpe: earlier experiments whose
+                  trials begin the study, sweep/warm_start.py)
     [train]       fixed per-trial settings
     [scheduler]   optional early stopping (ASHA)
     [resources]   per-trial CPUs/GPUs and concurrency (overridable on the command line)
@@ -73,7 +74,7 @@ class Key:
 
 
 def _type_name(kind) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list"}
     if isinstance(kind, tuple):
         return " or ".join(names[k] for k in kind)
     return names[kind]
@@ -149,6 +150,8 @@ SEARCH_KEYS: dict[str, Key] = {
     "num_samples": Key(int, 1, low=1, high=100_000),
     "seed": Key(int, 0, low=0),  # the same seed draws the same sequence of configurations
     "max_concurrent": Key(int, 0, low=0),  # 0: [resources] max_concurrent's
+    # tpe: earlier experiments (folders, URIs, names in --storage) whose trials begin the study untrained
+    "warm_start": Key(list, []),
 }
 SECTIONS: dict[str, dict[str, Key]] = {
     "grid": SPACE_KEYS,
@@ -235,8 +238,11 @@ class Sweep:
         scheduler and run settings (not its name, description or resources, which change no result),
         and its distributions and search when it has them."""
         parts = [self.grid, self.train, self.scheduler, self.run]
-        if self.distributions or self.search != {k: spec.default for k, spec in SEARCH_KEYS.items()}:
-            parts += [{k: d.as_list() for k, d in self.distributions.items()}, self.search]
+        # A warm start changes where the search begins, not what a trial trains (and leaves the
+        # fingerprints of sweeps without one as they were, so that their experiments still resume).
+        search = {k: v for k, v in self.search.items() if k != "warm_start"}
+        if self.distributions or search != {k: spec.default for k, spec in SEARCH_KEYS.items() if k != "warm_start"}:
+            parts += [{k: d.as_list() for k, d in self.distributions.items()}, search]
         content = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(content.encode()).hexdigest()[:16]
 
@@ -409,6 +415,16 @@ def check_repeats(path: Path, section: str, grid: dict[str, list], search: dict[
         raise BadInput(f"{path}: [{section}] seed and [search] num_samples both repeat the grid; keep one")
 
 
+def check_warm_start_key(path: Path, search: dict[str, Any]) -> None:
+    """search.warm_start: experiments (non-empty strings), for a tpe search only."""
+    for i, experiment in enumerate(search["warm_start"]):
+        if not isinstance(experiment, str) or not experiment:
+            raise BadInput(f"{path}: search.warm_start[{i}]: expected an experiment's folder, URI or name, got {experiment!r}")
+    if search["warm_start"] and search["algorithm"] != "tpe":
+        raise BadInput(f"{path}: search.warm_start: only a tpe search learns from earlier trials, and algorithm is "
+                       f"{search['algorithm']!r}; set [search] algorithm = \"tpe\" or drop warm_start")
+
+
 def check_warmup(path: Path, data: dict, section: str, grid: dict[str, list], train: dict[str, Any],
                  distributions: dict[str, Distribution]) -> None:
     """A warm-up as long as training leaves the learning rate climbing to the end (training/loop.py's
@@ -478,6 +494,7 @@ def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
                        "set [search] algorithm = \"random\" or \"tpe\" (--set search.algorithm=random), or give a list")
     check_combinations(path, grid)
     check_repeats(path, section_name, grid, search)
+    check_warm_start_key(path, search)
     check_warmup(path, data, section_name, grid, train, distributions)
     sweep = Sweep(
         path=path,
