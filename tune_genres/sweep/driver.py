@@ -35,7 +35,7 @@ from .search import search_algorithm, searched_space, tune_num_samples
 from .precision_choice import check_precision, cluster_gpu_types, decide_precision, record_precision
 from .sweep_file import Sweep
 from .trial_inputs import check_models, put_trial_inputs
-from .warm_start import WarmStart, check_warm_start, read_warm_start, warm_start_sources
+from .warm_start import planned_warm_start
 
 # Ray's automatic TensorBoard logger would add a second set of curves and one hparams run per
 # trial; ours replaces it (see tensorboard.py). Set before ray.tune is imported.
@@ -186,6 +186,7 @@ def plan_sweep(sweep: Sweep, options: SweepOptions) -> Plan:
     if max_concurrent < 0:
         raise BadInput(f"--max-concurrent {max_concurrent}: expected 0 (no limit) or more")
     storage = location(options.storage or default_storage())
+    warm = planned_warm_start(sweep, options.warm_start, options.resume, dataset, storage)
     name = options.name or sweep.name
     check_experiment_name(name, "--name" if options.name else f"{sweep.path}: name =")
     experiment = storage.join(name)
@@ -194,9 +195,6 @@ def plan_sweep(sweep: Sweep, options: SweepOptions) -> Plan:
         raise BadInput(f"--resume: {experiment} holds no experiment to resume")
     check_storage(storage)  # before Ray starts: a full or read-only disk fails in a second
     record = experiment_record(sweep, dataset, trial_resources, max_concurrent)
-    check_warm_start(sweep, options.warm_start, options.resume)
-    sources = warm_start_sources(sweep, options.warm_start)
-    warm = read_warm_start(sweep, sources, dataset, storage) if sources and not options.resume else WarmStart()
     if warm.sources:
         record["warm_start"] = warm.sources  # for the report
     return Plan(sweep, options, dataset, storage, experiment, record, trial_resources, max_concurrent, warm.trials)

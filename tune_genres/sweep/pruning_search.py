@@ -23,6 +23,8 @@ def stopped_early(result: dict | None) -> bool:
 
 class PruningAwareOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if result and not error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
+            self._report_last_epoch(trial_id, result)
         if error or trial_id in self._completed_trials or not stopped_early(result):
             return super().on_trial_complete(trial_id, result, error)
         from optuna.trial import TrialState
@@ -30,3 +32,12 @@ class PruningAwareOptunaSearch(OptunaSearch):
         # Its per-epoch values reached Optuna through on_trial_result as it ran.
         self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
+
+    def _report_last_epoch(self, trial_id: str, result: dict) -> None:
+        """The epoch where a scheduler stops a trial (ASHA stops every trial at its last epoch too)
+        reaches the searcher only through on_trial_complete, never on_trial_result (Tune 2.60): it
+        goes in as the trial's last intermediate value here, unless it is in already."""
+        step = result.get("training_iteration")
+        reported = self._ot_trials[trial_id]._cached_frozen_trial.intermediate_values  # Optuna's own copy
+        if result.get(self.metric) is not None and step is not None and step not in reported:
+            self.on_trial_result(trial_id, result)

@@ -42,6 +42,15 @@ class WarmStart:
     sources: list[dict] = field(default_factory=list)  # {"experiment": URI, "trials": how many entered}
 
 
+def planned_warm_start(sweep: Sweep, given: list[str], resume: bool, dataset: Dataset,
+                       storage: ExperimentLocation) -> WarmStart:
+    """The warm start of a new sweep, checked and read before any work (none for a resumed one:
+    its study holds the trials it began with)."""
+    check_warm_start(sweep, given, resume)
+    sources = warm_start_sources(sweep, given)
+    return read_warm_start(sweep, sources, dataset, storage) if sources and not resume else WarmStart()
+
+
 def warm_start_sources(sweep: Sweep, given: list[str]) -> list[tuple[str, str]]:
     """(where it was said, EXP) for the sweep file's warm_start and then each --warm-start."""
     return [(f"{sweep.path}: search.warm_start", exp) for exp in sweep.search["warm_start"]] + [

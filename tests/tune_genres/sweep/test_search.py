@@ -168,3 +168,26 @@ def test_a_trial_asha_stopped_goes_to_optuna_as_pruned_with_its_epochs_a_finishe
     cut, whole = searcher._ot_study.trials
     assert cut.state == TrialState.PRUNED and cut.intermediate_values == {1: 0.31}
     assert whole.state == TrialState.COMPLETE and whole.value == 0.38
+
+
+def test_the_epoch_a_scheduler_stops_a_trial_at_reaches_optuna_though_tune_tells_only_its_end():
+    """Tune hands the searcher no on_trial_result for the epoch where ASHA stops a trial (at a rung,
+    or at the last epoch): that epoch is the trial's last intermediate value all the same."""
+    from optuna.trial import TrialState
+
+    from tune_genres.sweep.search_space import to_tune
+
+    sweep = Sweep.from_dict({"space": {"lr": {"loguniform": [1e-4, 1e-2]}, "ratio": [30]}, "train": {"epochs": 2},
+                             "search": {"algorithm": "tpe", "num_samples": 2},
+                             "scheduler": {"type": "asha", "grace_period": 1}})
+    searcher = search_algorithm(sweep, 0)
+    searcher.set_search_properties("best_val_map", "max", {"lr": to_tune(sweep.distributions["lr"])})
+    for trial_id, epochs_done in (("cut", 1), ("whole", 2)):
+        searcher.suggest(trial_id)
+        for epoch in range(1, epochs_done):  # the stopping epoch is not among them
+            searcher.on_trial_result(trial_id, {"best_val_map": 0.3 + epoch / 100, "training_iteration": epoch})
+        searcher.on_trial_complete(trial_id, {"best_val_map": 0.3 + epochs_done / 100, "epoch": epochs_done,
+                                              "config/epochs": 2, "training_iteration": epochs_done})
+    cut, whole = searcher._ot_study.trials
+    assert cut.state == TrialState.PRUNED and cut.intermediate_values == {1: 0.31} and cut.value == 0.31
+    assert whole.state == TrialState.COMPLETE and whole.intermediate_values == {1: 0.31, 2: 0.32} and whole.value == 0.32

@@ -168,3 +168,23 @@ def test_a_node_lost_mid_trial_on_s3_and_its_trial_finishes_on_another_from_its_
     assert [r["epoch"] for r in trials[victim]["rows"]] == list(range(1, epochs + 1))  # none lost, none twice
     assert nodes[0] == doomed.node_id and nodes[-1] != doomed.node_id  # resumed elsewhere from its S3 checkpoint
     assert not (tmp_path / "default-storage").exists() and s3.server.secret not in output
+
+
+def test_a_tpe_sweep_on_s3_keeps_its_study_journal_in_the_bucket(s3, dataset, tmp_path):
+    """The journal is appended to in a working copy on the driver and uploaded with Tune's snapshots
+    (sweep/optuna_study.py): at the end the bucket's optuna.log holds every trial, told its best value."""
+    import optuna
+
+    sweep = tmp_path / "tpe.toml"
+    sweep.write_text("name = 'tpe'\n[space]\nlr = {loguniform = [1e-4, 1e-2]}\nratio = [30]\n"
+                     f"[train]\nloss = 'bce'\nepochs = {EPOCHS}\nbatch_size = 16\n"
+                     "[search]\nalgorithm = 'tpe'\nnum_samples = 2\nmax_concurrent = 1\n")
+    ran = run(["sweep", str(sweep), "--dataset", str(dataset), "--storage", s3.uri("exps"), "--quiet"], tmp_path)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    objects = s3.objects()
+    (tmp_path / "optuna.log").write_bytes(objects["exps/tpe/optuna.log"])
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.log")))
+    study = optuna.load_study(study_name="tpe", storage=storage)
+    trials = records(objects, "exps/tpe")
+    assert sorted(t.value for t in study.trials) == sorted(r["best_value"] for r in trials.values())
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) and len(trials) == 2
