@@ -316,3 +316,27 @@ def test_weights_fetch_without_internet_is_one_line(tmp_path, capsys, monkeypatc
     assert line.startswith(f"weights fetch resnet18: cannot download {ResNet18_Weights.DEFAULT.url} (")
     assert line.endswith(f"run it where there is internet, or copy the file to {tmp_path}/hub/checkpoints/resnet18-f37072fd.pth")
     assert files_under(tmp_path) == set()
+
+
+TPE = "[space]\nlr = {loguniform = [1e-4, 1e-2]}\nratio = [30]\n[search]\nalgorithm = 'tpe'\n"
+
+
+@pytest.mark.parametrize("sweep_text, flags, said", [
+    (TPE, ["--warm-start", "old"], "--warm-start old: trained on dataset /data/ds (fingerprint 0000000000000000), not "),
+    (TPE, ["--warm-start", "nowhere"], "--warm-start nowhere: no such experiment (neither a folder nor a name in "),
+    (GRID, ["--warm-start", "old"], "--warm-start: only a tpe search learns from earlier trials, and this sweep's "
+                                    "[search] algorithm is grid; set it to tpe"),
+    (TPE, ["--warm-start", "old", "--resume"], "--warm-start with --resume: a resumed study holds the trials it began with"),
+    (SPACE.replace("[space]", "warm_start = ['old']\n[space]"), [],
+     "search.warm_start: only a tpe search learns from earlier trials, and algorithm is 'random'"),
+], ids=["other-dataset", "missing", "grid", "resume", "random-in-file"])
+def test_a_warm_start_that_cannot_be_is_one_line_before_any_work(tmp_path, capsys, tiny_dataset, sweep_text, flags, said):
+    exps = tmp_path / "exps"
+    write_experiment(exps / "old")  # on another dataset than tiny_dataset's
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(sweep_text)
+    dataset = tiny_dataset()
+    before = files_under(tmp_path)
+    line = refused(["sweep", sweep, "--dataset", dataset, "--storage", exps, *flags], capsys)
+    assert said in line, line
+    nothing_written(tmp_path, before)

@@ -1,5 +1,6 @@
 """A TPE sweep whose driver is killed (SIGKILL) mid-way resumes with --resume: exactly num_samples
-trials in the end, no finished trial rerun, and the searcher keeps the trials it had learned from."""
+trials in the end, no finished trial rerun, the searcher keeps the trials it had learned from, and
+the study goes on in the same journal (optuna.log), each trial in it once."""
 
 from __future__ import annotations
 
@@ -62,3 +63,13 @@ def test_a_killed_tpe_sweep_resumes_its_search(tmp_path):
     assert told == sorted(round(float(r["lr"]), 12) for r in rows.values())
     by_lr = {round(float(r["lr"]), 12): float(r["best_val_map"]) for r in rows.values()}
     assert all(abs(t.value - by_lr[round(t.params["lr"], 12)]) < 1e-9 for t in study.trials)
+
+    # The killed session's journal is the resumed one's: one study, each trial in it once, told its best
+    # val_map (a trial drawn after Tune's last snapshot would be there as FAIL: none is, with max_concurrent 1).
+    import optuna
+
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(exp / "optuna.log")))
+    assert [s.study_name for s in optuna.get_all_study_summaries(journal)] == ["t"]
+    journaled = optuna.load_study(study_name="t", storage=journal).trials
+    assert [t.state.name for t in journaled] == ["COMPLETE"] * 4
+    assert sorted((round(t.params["lr"], 12), t.value) for t in journaled) == sorted(by_lr.items())
