@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train.seed + i), or num_samples draws from its [space] "
         "([search] algorithm random or tpe), on DATASET with Ray Tune, on a local Ray "
         "or the cluster at --address; TensorBoard events, checkpoints and results go to STORAGE/NAME, and the "
-        "report (results.csv, results.md, heatmap.png, learning-curves.png) is written at the end. One driver per "
+        "report (results.csv, results.md, heatmap.png, learning-curves.png) is written at the end; a tpe search keeps "
+        "its Optuna study in STORAGE/NAME/optuna.log as it runs (optuna-dashboard STORAGE/NAME/optuna.log). One driver per "
         "experiment (a second one is refused while it runs). Exit status: 0 every trial ended well, 1 some trial "
         "failed, 2 bad input (one line says what), 130 interrupted by Ctrl-C or SIGTERM (the state is saved and a "
         "partial report written: rerun with --resume).",

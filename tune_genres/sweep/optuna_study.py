@@ -98,6 +98,11 @@ class JournaledOptunaSearch(PruningAwareOptunaSearch):
         if self.warm_trials and not self._ot_study.get_trials(deepcopy=False):
             self._ot_study.add_trials(self.warm_trials)
 
+    def on_trial_result(self, trial_id: str, result: dict):
+        if trial_id in self._completed_trials:
+            return  # a trial Tune trains again after a resume: the study heard its end already
+        super().on_trial_result(trial_id, result)
+
     def save(self, checkpoint_path: str):
         super().save(checkpoint_path)
         if self.journal is not None:

@@ -149,7 +149,10 @@ def test_a_grid_that_lists_seeds_cannot_be_repeated_too(tmp_path):
     assert one_seed.trial_values()["seed"] == [4, 5, 6]  # one listed seed is the first repeat's
 
 
-def test_a_trial_asha_stopped_goes_to_optuna_as_pruned_with_its_epochs_a_finished_one_as_complete():
+@pytest.mark.parametrize("last_epoch_as_a_result", [True, False], ids=["every-epoch", "asha-stop"])
+def test_a_trial_asha_stopped_goes_to_optuna_as_pruned_with_its_epochs_a_finished_one_as_complete(last_epoch_as_a_result):
+    """Tune hands the searcher no on_trial_result for the epoch where ASHA stops a trial (at a rung,
+    or at the last epoch: "asha-stop"), only its end: that epoch is the trial's last intermediate value all the same."""
     from optuna.trial import TrialState
 
     from tune_genres.sweep.search_space import to_tune
@@ -161,33 +164,11 @@ def test_a_trial_asha_stopped_goes_to_optuna_as_pruned_with_its_epochs_a_finishe
     searcher.set_search_properties("best_val_map", "max", {"lr": to_tune(sweep.distributions["lr"])})
     for trial_id, epochs_done in (("cut", 1), ("whole", 8)):
         searcher.suggest(trial_id)
-        for epoch in range(1, epochs_done + 1):  # as Tune hands them: flattened rows
+        for epoch in range(1, epochs_done + last_epoch_as_a_result):  # as Tune hands them: flattened rows
             searcher.on_trial_result(trial_id, {"best_val_map": 0.3 + epoch / 100, "training_iteration": epoch})
         searcher.on_trial_complete(trial_id, {"best_val_map": 0.3 + epochs_done / 100, "epoch": epochs_done,
                                               "config/epochs": 8, "training_iteration": epochs_done})
     cut, whole = searcher._ot_study.trials
-    assert cut.state == TrialState.PRUNED and cut.intermediate_values == {1: 0.31}
-    assert whole.state == TrialState.COMPLETE and whole.value == 0.38
-
-
-def test_the_epoch_a_scheduler_stops_a_trial_at_reaches_optuna_though_tune_tells_only_its_end():
-    """Tune hands the searcher no on_trial_result for the epoch where ASHA stops a trial (at a rung,
-    or at the last epoch): that epoch is the trial's last intermediate value all the same."""
-    from optuna.trial import TrialState
-
-    from tune_genres.sweep.search_space import to_tune
-
-    sweep = Sweep.from_dict({"space": {"lr": {"loguniform": [1e-4, 1e-2]}, "ratio": [30]}, "train": {"epochs": 2},
-                             "search": {"algorithm": "tpe", "num_samples": 2},
-                             "scheduler": {"type": "asha", "grace_period": 1}})
-    searcher = search_algorithm(sweep, 0)
-    searcher.set_search_properties("best_val_map", "max", {"lr": to_tune(sweep.distributions["lr"])})
-    for trial_id, epochs_done in (("cut", 1), ("whole", 2)):
-        searcher.suggest(trial_id)
-        for epoch in range(1, epochs_done):  # the stopping epoch is not among them
-            searcher.on_trial_result(trial_id, {"best_val_map": 0.3 + epoch / 100, "training_iteration": epoch})
-        searcher.on_trial_complete(trial_id, {"best_val_map": 0.3 + epochs_done / 100, "epoch": epochs_done,
-                                              "config/epochs": 2, "training_iteration": epochs_done})
-    cut, whole = searcher._ot_study.trials
     assert cut.state == TrialState.PRUNED and cut.intermediate_values == {1: 0.31} and cut.value == 0.31
-    assert whole.state == TrialState.COMPLETE and whole.intermediate_values == {1: 0.31, 2: 0.32} and whole.value == 0.32
+    assert whole.state == TrialState.COMPLETE and whole.value == 0.38
+    assert whole.intermediate_values == {epoch: 0.3 + epoch / 100 for epoch in range(1, 9)}
