@@ -181,10 +181,21 @@ def test_a_tpe_sweep_on_s3_keeps_its_study_journal_in_the_bucket(s3, dataset, tm
                      "[search]\nalgorithm = 'tpe'\nnum_samples = 2\nmax_concurrent = 1\n")
     ran = run(["sweep", str(sweep), "--dataset", str(dataset), "--storage", s3.uri("exps"), "--quiet"], tmp_path)
     assert ran.returncode == 0, ran.stderr[-3000:]
-    objects = s3.objects()
-    (tmp_path / "optuna.log").write_bytes(objects["exps/tpe/optuna.log"])
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.log")))
-    study = optuna.load_study(study_name="tpe", storage=storage)
-    trials = records(objects, "exps/tpe")
+
+    def bucket_study():
+        objects = s3.objects()
+        (tmp_path / "optuna.log").write_bytes(objects["exps/tpe/optuna.log"])
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.log")))
+        return optuna.load_study(study_name="tpe", storage=storage), records(objects, "exps/tpe")
+
+    study, trials = bucket_study()
     assert sorted(t.value for t in study.trials) == sorted(r["best_value"] for r in trials.values())
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) and len(trials) == 2
+
+    # A resumed driver (here of a finished sweep) starts its working copy from the bucket's journal
+    # and uploads it again whole: the study keeps its trials.
+    told = [(t.params, t.value) for t in study.trials]
+    resumed = run(["sweep", str(sweep), "--dataset", str(dataset), "--storage", s3.uri("exps"), "--quiet", "--resume"],
+                  tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert [(t.params, t.value) for t in bucket_study()[0].trials] == told
