@@ -30,7 +30,7 @@ from .experiment import check_sweep_may_write, check_resume, experiment_record
 from .experiment_lock import LOCK_FILE, experiment_lock
 from .interrupt import graceful_interrupt
 from .naming import TrialNamer, check_experiment_name
-from .optuna_study import StudyJournal, journaled_searcher, start_afresh
+from .optuna_study import StudyJournal, check_journal, journaled_searcher, start_afresh
 from .search import search_algorithm, searched_space, tune_num_samples
 from .precision_choice import check_precision, cluster_gpu_types, decide_precision, record_precision
 from .sweep_file import Sweep
@@ -322,6 +322,7 @@ def make_tuner(plan: Plan, inputs: dict, resume: bool, precision: str | None):
             # The study goes on in this experiment's journal, wherever the experiment is now.
             searcher = journaled_searcher(tuner._local_tuner._tune_config.search_alg)
             if searcher is not None:
+                check_journal(plan.experiment)
                 searcher.journal = StudyJournal(plan.experiment)
         return tuner
     journal = StudyJournal(plan.experiment) if sweep.algorithm == "tpe" else None

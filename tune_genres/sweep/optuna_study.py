@@ -32,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 from dataset_builder.atomic import write_atomic
+from dataset_builder.errors import BadInput
 
 from ..results.location import ExperimentLocation
 from .pruning_search import PruningAwareOptunaSearch
@@ -75,6 +76,13 @@ class StudyJournal:
         """An object store's journal into Tune's staging folder, which Tune uploads into the experiment."""
         if not self.experiment.is_local and self._working is not None and self._working.is_file():
             write_atomic(Path(staging) / STUDY_FILE, lambda path: shutil.copyfile(self._working, path))
+
+
+def check_journal(experiment: ExperimentLocation) -> None:
+    """A resumed TPE sweep needs its journal: the searcher's saved state names its trials there."""
+    if not experiment.is_file(STUDY_FILE):
+        raise BadInput(f"--resume: {experiment.join(STUDY_FILE)} is missing, and the TPE study goes on in it; restore "
+                       "it from a copy of the experiment, or start a new experiment with --name")
 
 
 def start_afresh(experiment: ExperimentLocation) -> None:

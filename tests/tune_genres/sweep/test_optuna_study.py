@@ -183,3 +183,18 @@ def test_a_restored_searcher_goes_on_in_the_journal_telling_no_trial_twice(tmp_p
         (TrialState.FAIL, {}),
         (TrialState.COMPLETE, {1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4}),
     ]
+
+
+def test_resuming_a_tpe_sweep_whose_journal_is_gone_is_one_line(first, dataset, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "exps" / "copy"
+    shutil.copytree(first, copy)
+    (copy / STUDY_FILE).unlink()
+    (tmp_path / "first.toml").write_text(TPE_ASHA.format(name="first", low="1e-5", samples=6))
+    capsys.readouterr()
+    assert main(["sweep", str(tmp_path / "first.toml"), "--dataset", str(dataset), "--storage", str(tmp_path / "exps"),
+                 "--name", "copy", "--resume", "--quiet"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"tune-genres: error: --resume: {copy / STUDY_FILE} is missing, and the TPE study goes on in it; restore it "
+        "from a copy of the experiment, or start a new experiment with --name")
