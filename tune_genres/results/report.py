@@ -4,6 +4,7 @@
                            val and test metrics (at 0.5 and at tuned thresholds), the last epoch's,
                            the checkpoint holding the best weights, time, node
     results.md             the learning rate x ratio table of one metric, the baselines beside it,
+                           how many trials stopped on a plateau ([scheduler] patience) and when,
                            the best trial, chosen by the experiment's select_metric (validation)
                            (a random or TPE search, or a grid of one lr x ratio cell such as a seed
                            sweep: its 10 best trials instead), which hyperparameters mattered.
@@ -146,6 +147,7 @@ def results_markdown(name: str, table: pd.DataFrame, metric: str, select: str, b
     done = (table["status"] == "finished").sum()
     weights = "the last epoch's weights" if metric.startswith("last_") else "each trial's best-epoch weights"
     lines.append(f"{len(table)} trials, {done} finished. Table: **{metric}** ({describe(metric_name(metric))}, {weights}).")
+    lines += plateau_lines(table, select)
     if baselines:
         counts = baselines.get("counts", {})
         lines.append(
@@ -181,6 +183,18 @@ def results_markdown(name: str, table: pd.DataFrame, metric: str, select: str, b
     lines.append("categorical_accuracy is the study's \"accuracy\" (Keras categorical accuracy: the top prediction "
                  "equals the first positive genre in list order); read it beside the baselines, never alone.")
     return "\n".join(lines) + "\n"
+
+
+def plateau_lines(table: pd.DataFrame, select: str) -> list[str]:
+    """How many trials their [scheduler] patience stopped, and at which epochs (how many at each)."""
+    stopped = table[table["status"] == "stopped on plateau"]
+    if stopped.empty:
+        return []
+    patience = " or ".join(str(int(p)) for p in sorted(stopped["patience"].dropna().unique()))
+    at = ", ".join(f"{epoch}" + (f" ({count} trials)" if count > 1 else "")
+                   for epoch, count in stopped["epochs_done"].astype(int).value_counts().sort_index().items())
+    return [f"{len(stopped)} of {len(table)} trials stopped on a plateau ({select} no better for {patience} epochs), "
+            f"at epoch {at}; each was scored on test once, with its best epoch's weights."]
 
 
 def grid_table_lines(group: pd.DataFrame, metric: str, cell: Callable[[pd.Series], str] | None = None) -> list[str]:

@@ -9,7 +9,8 @@ checkpoint:
     trial             the trial's name (its folder's)
     config            the trial's configuration (hyperparameters, train settings, fingerprints)
     seed              the seed it trained with
-    status            running | finished | stopped early | error
+    status            running | finished | stopped early (by the scheduler) | stopped on plateau (its
+                      [scheduler] patience ran out; it scored its test split itself) | error
     epochs            epochs it was to train; epochs_done, how many it did
     select_metric     the validation metric that chose its best epoch; best_epoch (0: no epoch
                       scored a finite value) and best_value
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import json
 
-from ..training.selection import DEFAULT_SELECT_METRIC
+from ..training.selection import DEFAULT_SELECT_METRIC, STOPPED_ON_PLATEAU
 from .location import Where, location
 
 RECORD_FILE = "trial.json"
@@ -121,8 +122,16 @@ def merge_history(record: dict, history: list[dict]) -> None:
 def ended(record: dict, errored: bool) -> None:
     if errored:
         record["status"] = "error"
+    elif stopped_on_plateau(record):
+        record["status"] = "stopped on plateau"
     else:
         record["status"] = "finished" if record["epochs_done"] == record["epochs"] else "stopped early"
+
+
+def stopped_on_plateau(record: dict) -> bool:
+    """Did the trial's patience end it (training/trial.py marks its last row)? It then scored its
+    test split itself, as at a last epoch."""
+    return bool(record["rows"]) and bool(record["rows"][-1].get(STOPPED_ON_PLATEAU))
 
 
 def write_record(folder: Where, record: dict) -> None:
@@ -144,8 +153,11 @@ def record_from_rows(name: str, config: dict, rows: list[dict], history: list[di
     for row in rows:
         add_result(record, row)
     merge_history(record, list(history))
-    record["status"] = "finished" if record["epochs_done"] and record["epochs_done"] == record["epochs"] else (
-        "running" if record["rows"] else "not started")
+    if stopped_on_plateau(record):
+        ended(record, errored=False)
+    else:
+        record["status"] = "finished" if record["epochs_done"] and record["epochs_done"] == record["epochs"] else (
+            "running" if record["rows"] else "not started")
     return record
 
 

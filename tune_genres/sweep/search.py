@@ -7,6 +7,10 @@
              best select_metric (a validation metric, never test), at most max_concurrent at once;
              a trial ASHA stopped goes to Optuna as PRUNED with its per-epoch values (pruning_search.py)
 
+[search] repeats = K trains each configuration with K seeds: a grid's seed axis (as num_samples);
+a search's draws through Ray Tune's Repeater, which hands the searcher their mean
+(repeated_search.py; random search then draws with Optuna's RandomSampler).
+
 Tune saves the search algorithm's state in the experiment with its own, so --resume continues the
 search where it stopped.
 """
@@ -29,9 +33,9 @@ def searched_space(sweep: Sweep) -> dict:
 
 
 def tune_num_samples(sweep: Sweep) -> int:
-    """Tune's num_samples: a search's draws; a grid once, its repeats being its seed axis (Tune's own
-    repeats would train every point again with the same seed)."""
-    return 1 if sweep.algorithm == "grid" else sweep.search["num_samples"]
+    """Tune's num_samples: a search's trials (draws x repeats); a grid once, its repeats being its
+    seed axis (Tune's own repeats would train every point again with the same seed)."""
+    return 1 if sweep.algorithm == "grid" else sweep.trial_count
 
 
 def searcher_metric(sweep: Sweep) -> tuple[str, str]:
@@ -46,14 +50,20 @@ def search_algorithm(sweep: Sweep, max_concurrent: int):
     """Tune's search algorithm for the sweep (None for a grid: Tune's default enumerates it)."""
     if sweep.algorithm == "grid":
         return None
-    if sweep.algorithm == "random":
+    if sweep.algorithm == "random" and sweep.repeats == 1:
         from ray.tune.search import BasicVariantGenerator
 
         return BasicVariantGenerator(random_state=sweep.search["seed"], max_concurrent=max_concurrent)
     from ray.tune.search import ConcurrencyLimiter
 
     from .pruning_search import PruningAwareOptunaSearch
+    from .repeated_search import random_sampler, with_repeats
 
     metric, mode = searcher_metric(sweep)
-    searcher = PruningAwareOptunaSearch(metric=metric, mode=mode, seed=sweep.search["seed"])
+    if sweep.algorithm == "random":  # with repeats: a Searcher, which Tune's Repeater can wrap
+        searcher = PruningAwareOptunaSearch(metric=metric, mode=mode, sampler=random_sampler(sweep.search["seed"]))
+    else:
+        searcher = PruningAwareOptunaSearch(metric=metric, mode=mode, seed=sweep.search["seed"])
+    # The limiter outside the repeater: it counts trials, each repeat one.
+    searcher = with_repeats(searcher, sweep)
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent) if max_concurrent else searcher

@@ -1,7 +1,8 @@
 """Honest selection: validation chooses, test scores the choice once.
 
 A trial's best epoch is the one whose weights score best on `select_metric` (a validation metric);
-those weights are kept beside the latest ones. When the trial ends, score_chosen tunes each genre's
+those weights are kept beside the latest ones; with a patience, a trial whose best epoch lies that
+many epochs back ends there (plateaued). When the trial ends, score_chosen tunes each genre's
 decision threshold on the validation split with the chosen weights, then scores the test split
 with them, once.
 """
@@ -18,6 +19,8 @@ from .loop import predict_split
 from .metrics import compute_metrics, lower_is_better, prefixed, tune_thresholds, tuned_metrics
 
 DEFAULT_SELECT_METRIC = "val_map"
+# True in the last row of a trial that its patience ended ([scheduler] patience): its record says so.
+STOPPED_ON_PLATEAU = "stopped_on_plateau"
 
 
 def improves(value: float, best: float, metric: str) -> bool:
@@ -28,6 +31,13 @@ def improves(value: float, best: float, metric: str) -> bool:
     if not math.isfinite(best):
         return True
     return value < best if lower_is_better(metric) else value > best
+
+
+def plateaued(epoch: int, best_epoch: int, patience: int | None) -> bool:
+    """At `epoch`, has the select_metric gone `patience` epochs without beating its best epoch's?
+    best_epoch 0 (no finite score yet) counts from the start: a trial that never scores stops too.
+    patience None: never."""
+    return patience is not None and epoch - best_epoch >= patience
 
 
 def score_chosen(

@@ -8,6 +8,8 @@ weights beside the latest ones. Every `checkpoint_every` epochs, at each epoch i
 a checkpoint directory holding both. The last report adds the test split's metrics: test_* of
 the best epoch's weights, scored once (selection.score_chosen), last_test_* of the last epoch's,
 and `thresholds`, the per-genre decision thresholds tuned on validation for the chosen weights.
+With a `patience`, a trial whose select_metric has not improved for that many epochs ends there,
+scored as at its last epoch, its last row saying `stopped_on_plateau`.
 
 run_trial reads as its steps, each a function below it in the order it calls them:
 build_trial, resume_trial, set_arithmetic, then per epoch train_epoch, keep_if_best,
@@ -37,7 +39,7 @@ from .losses import balanced_pos_weight
 from .metrics import compute_metrics, prefixed
 from .precision import compile_for_training, trial_precision, use_precision
 from .rng import generator_state, make_generator, seed_everything, set_rng_state
-from .selection import DEFAULT_SELECT_METRIC, improves, score_chosen
+from .selection import DEFAULT_SELECT_METRIC, STOPPED_ON_PLATEAU, improves, plateaued, score_chosen
 
 # report(metrics, checkpoint_dir=None): checkpoint_dir, when given, exists only during the call.
 Report = Callable[..., None]
@@ -71,10 +73,15 @@ def run_trial(
         metrics = train_epoch(trial, epoch)
         keep_if_best(trial, metrics)
         thresholds = None
-        if epoch == epochs:
+        on_plateau = epoch < epochs and plateaued(epoch, trial.best["epoch"], config.get("patience"))
+        if on_plateau:
+            metrics[STOPPED_ON_PLATEAU] = True  # the record's status says so (results/trial_record.py)
+        if epoch == epochs or on_plateau:
             scores, thresholds = score_at_end(trial.model, trial.best_weights, trial.val, trial.test, config)
             metrics.update(scores, thresholds=[float(t) for t in thresholds])
         checkpoint_and_report(trial, metrics, report, thresholds)
+        if on_plateau:
+            return
 
 
 def no_best(select: str) -> dict:
@@ -263,7 +270,8 @@ def checkpoint_and_report(trial: Trial, metrics: dict, report: Report, threshold
     # history and from result.json then say when they happened alike.
     metrics["timestamp"] = time.time()
     trial.history.append(dict(metrics))
-    due = (epoch == config["epochs"] or epoch % config["checkpoint_every"] == 0
+    # thresholds: the trial's end (its last epoch, or a plateau's), where its test scores are
+    due = (thresholds is not None or epoch % config["checkpoint_every"] == 0
            or epoch in set(config.get("checkpoint_epochs", ())))
     if not due:
         report(metrics)
