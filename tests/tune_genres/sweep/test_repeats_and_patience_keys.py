@@ -49,3 +49,19 @@ def test_sweeps_without_the_new_keys_keep_their_fingerprints_and_the_keys_change
     without_asha = {**content, "scheduler": {}}  # ASHA cuts no repeats (refused beside them)
     repeated = {**without_asha, "search": {**content["search"], "repeats": 2}}
     assert Sweep.from_dict(repeated, name="x").fingerprint != Sweep.from_dict(without_asha, name="x").fingerprint
+
+
+def test_a_trial_its_patience_ended_reaches_optuna_as_complete_not_pruned():
+    from optuna.trial import TrialState
+
+    from tune_genres.sweep.search import search_algorithm
+    from tune_genres.sweep.search_space import to_tune
+
+    sweep = Sweep.from_dict({"space": SPACE, "train": {"epochs": 8}, "search": {"algorithm": "tpe", "num_samples": 1},
+                             "scheduler": {"patience": 2}}, name="x")
+    searcher = search_algorithm(sweep, 0)
+    searcher.set_search_properties("best_val_map", "max", {"lr": to_tune(sweep.distributions["lr"])})
+    searcher.suggest("t")
+    searcher.on_trial_complete("t", {"best_val_map": 0.4, "epoch": 3, "config/epochs": 8, "stopped_on_plateau": True})
+    (trial,) = searcher._ot_study.trials
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.4
