@@ -8,10 +8,11 @@
                            the best trial, chosen by the experiment's select_metric (validation)
                            (a random or TPE search, or a grid of one lr x ratio cell such as a seed
                            sweep: its 10 best trials instead), which hyperparameters mattered.
-                           Where seeds repeat configurations (a grid's num_samples, a swept seed), a
-                           table cell is a configuration's mean ± sd over its repeats, and the best
-                           configuration is the one with the best mean select_metric; its best repeat
-                           is the trial whose weights evaluate and predict take
+                           Where seeds repeat configurations ([search] repeats, a grid's
+                           num_samples, a swept seed), a table cell is a configuration's mean ± sd
+                           over its repeats, and the best configuration is the one with the best
+                           mean select_metric; its best repeat is the trial whose weights evaluate
+                           and predict take
     heatmap.png            that table as a heatmap (one panel per other swept value; tabled grids only)
     results.csv's repeats  with repeats, each row also names its configuration and holds its
                            repeats' count, mean and sd of the select_metric and of its test score

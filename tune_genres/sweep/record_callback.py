@@ -1,5 +1,5 @@
 """The Tune callback that keeps each trial's record (results/trial_record.py) as the driver hears
-of it: every reported row, every checkpoint, the end (finished, stopped early, error)."""
+of it: every reported row, every checkpoint, the end (finished, stopped early, stopped on plateau, error)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Test scores for the trials ASHA stopped early, scored by the driver once the sweep ends.
 
-A trial scores its chosen weights itself when it finishes; one that the scheduler stops never
-gets there. Its checkpoints carry its best epoch's weights (it checkpoints at every ASHA rung,
+A trial scores its chosen weights itself when it finishes, or when its patience stops it on a
+plateau (it knows it is ending); one that the scheduler stops never gets there. Its checkpoints carry its best epoch's weights (it checkpoints at every ASHA rung,
 where a stop can come), so the driver scores them here: thresholds tuned on validation, then the
 test split once, into the trial's record (results/trial_record.py), its checkpoint's thresholds
 (for evaluate and predict) and its TensorBoard run.
