@@ -429,8 +429,8 @@ def check_repeats(path: Path, section: str, grid: dict[str, list], search: dict[
     is_grid = search["algorithm"] == "grid"
     if is_grid and search["num_samples"] > 1 and search["repeats"] > 1:
         raise BadInput(f"{path}: [search] repeats and num_samples both repeat the grid; keep one")
-    key = "repeats" if search["repeats"] > 1 or not is_grid else "num_samples"
-    if search[key] > 1 and (len(grid["seed"]) > 1 or "seed" in distributions):
+    key = "num_samples" if is_grid and search["num_samples"] > 1 else "repeats"
+    if search[key] > 1 and (len(grid.get("seed", [])) > 1 or "seed" in distributions):
         raise BadInput(f"{path}: [{section}] seed and [search] {key} both repeat "
                        f"{'the grid' if is_grid else 'each configuration'}; keep one")
 
@@ -533,10 +533,12 @@ def check_scheduler(sweep: Sweep) -> None:
         raise BadInput(f"{sweep.path}: scheduler.grace_period {grace} is past the last epoch ({sweep.max_epochs}): ASHA "
                        "would never cut; lower grace_period, or train more epochs")
     # The earliest a plateau can end a trial: its first epoch best, then `patience` epochs without better.
-    if patience is not None and 1 + patience >= sweep.max_epochs:
+    longest = sweep.max_epochs
+    if patience is not None and 1 + patience >= longest:
+        lower = f"lower patience (to {longest - 2} at most)" if longest > 2 else "lower patience"
         raise BadInput(f"{sweep.path}: scheduler.patience {patience} can never stop a trial: the longest trains "
-                       f"{sweep.max_epochs} epochs, and one whose first epoch is its best would reach its last epoch "
-                       f"before {patience} more; lower patience or train more epochs")
+                       f"{longest} epochs, so even one whose first epoch stays its best reaches its last epoch first; "
+                       f"{lower} or train more epochs")
     if asha and sweep.algorithm != "grid" and sweep.search["repeats"] > 1:
         # Ray's Repeater averages whatever each repeat ended with: ASHA would cut a configuration's
         # seeds one by one, and the searcher would learn from a mean of cut and finished ones.
