@@ -52,6 +52,10 @@ def test_a_random_search_with_repeats_trains_each_draw_with_two_seeds_and_report
     test_mean = sum(float(r["test_map"]) for r in best) / 2
     assert "Best configuration, chosen on validation by its mean **val_map** (over its 2 repeats, seeds 5, 6)" in markdown
     assert f"test_map {test_mean:.3f} ± " in markdown
+    # compare's headline: the configuration its mean chose, over its 2 seeds, and that test mean
+    assert main(["compare", str(exp), "--out", str(tmp_path / "page")]) == 0
+    page = (tmp_path / "page" / "comparison.md").read_text()
+    assert f"{best[0]['configuration']} (2 seeds)" in page and f"{test_mean:.3f} ± " in page
 
 
 def test_trials_that_stop_on_a_plateau_score_test_themselves_and_the_report_counts_them(ray_local, tmp_path):
