@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     # str, not Path: pathlib folds a URI's // (s3://bucket -> s3:/bucket).
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a trial's folder (its latest checkpoint), a checkpoint "
-                   "directory, or its checkpoint.pt; a path or a URI (s3://bucket/prefix/NAME/TRIAL)")
+                   "directory, its checkpoint.pt, or an ensemble's folder (tune-genres ensemble); a path or a URI "
+                   "(s3://bucket/prefix/NAME/TRIAL)")
     p.add_argument("dataset", type=Path, metavar="DATASET", help="built dataset folder")
     p.add_argument("--split", choices=EVAL_SPLITS, default="test", help="rows to score (default %(default)s; all: every row)")
     p.add_argument("--weights", choices=WEIGHTS, default="best",
