@@ -152,3 +152,24 @@ def test_bad_input_is_one_line_and_writes_nothing(grid, tmp_path, capsys):
     assert refused(["ensemble", grid, "--out", stranger / "todo.txt"], capsys).startswith(
         f"--out {stranger / 'todo.txt'}: is a file")
     assert files_under(tmp_path) == before
+
+
+def test_an_experiment_in_an_object_store_ensembles_as_a_local_copy_does(grid, s3, capsys):
+    from tune_genres.results.location import ExperimentLocation
+
+    write_made_up_predictions(grid, 2)
+    uri = ExperimentLocation(s3.uri("grid"))
+    for path in sorted(p for p in grid.rglob("*") if p.is_file()):
+        uri.write_bytes(path.relative_to(grid).as_posix(), path.read_bytes())
+    assert main(["ensemble", str(uri), "--size", "5", "--bootstrap", "0"]) == 0
+    assert main(["ensemble", str(grid), "--size", "5", "--bootstrap", "0"]) == 0
+    capsys.readouterr()
+    remote = uri.join("ensemble").read_json(ENSEMBLE_FILE, "")
+    local = json.loads((grid / "ensemble" / ENSEMBLE_FILE).read_text())
+    assert remote["experiments"] == [str(uri)] and uri.is_file("ensemble/" + PAGE)
+    assert [(m["trial"], m["weight"]) for m in remote["members"]] == [(m["trial"], m["weight"]) for m in local["members"]]
+    assert remote["test"] == local["test"]
+    assert main(["compare", str(uri)]) == 0
+    assert any(line.startswith("| grid ensemble |") for line in capsys.readouterr().out.splitlines())
+    for credential in (s3.server.secret, s3.server.access_key):
+        assert credential not in json.dumps(remote)
