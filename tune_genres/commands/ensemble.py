@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dataset (fingerprints checked), from the validation probabilities each trial's record keeps: step 1 is the "
         "best single trial by the experiments' select_metric, each further step adds the trial that most improves the "
         "averaged probabilities' score, and the best prefix is kept, so validation can only improve. Then the test "
-        f"split is scored once, beside the best single trial and the baselines. Writes OUT/{ENSEMBLE_FILE} (which "
-        f"evaluate and predict take as they take a checkpoint) and OUT/{PAGE}.",
+        f"split is scored once, beside the best single trial and the baselines. Writes DIR/{ENSEMBLE_FILE} (which "
+        f"evaluate and predict take as they take a checkpoint) and DIR/{PAGE}.",
     )
     # str, not Path: pathlib folds a URI's // (s3://bucket -> s3:/bucket).
     p.add_argument("exp_dirs", nargs="+", metavar="EXP_DIR",
