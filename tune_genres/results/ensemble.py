@@ -34,11 +34,12 @@ from dataset_builder.errors import BadInput
 from ..training.hyperparameters import setting
 from ..training.losses import loss_of_probabilities
 from ..training.metrics import METRICS, MetricWarning, THRESHOLDED, compute_metrics, metric_name, tune_thresholds, tuned_metrics
-from ..training.predictions import predictions_from_bytes
+from ..training.predictions import PREDICTIONS_FILE, predictions_from_bytes
 from ..training.selection import improves
 from .charts import fmt
 from .intervals import LEVEL, RESAMPLES, bootstrap_intervals
 from .location import ExperimentLocation, Where, location
+from .outputs import check_output_folder
 from .records import read_baselines, read_experiment
 from .trial_record import json_ready
 from .trials import Trial, check_experiment_folder, read_trials
@@ -140,17 +141,29 @@ def read_candidates(experiments: list[ExperimentLocation]) -> tuple[list[Candida
             if trial.record.get("test_scored_by") is None:
                 unscored += 1  # running, errored, or stopped and not yet scored: no chosen weights to average
                 continue
-            if not trial.record.get("predictions"):
+            file = predictions_file(trial)
+            if file is None:
                 raise BadInput(f"{trial.folder}: trial {trial.name} keeps no predictions of its chosen weights (its "
                                "experiment ran before trials kept them); run its sweep again, under a new --name, "
                                "to ensemble its trials")
-            candidates.append(Candidate(exp, trial, read_predictions(trial.folder.join(trial.record["predictions"]))))
+            candidates.append(Candidate(exp, trial, read_predictions(file)))
     if not candidates:
         raise BadInput(f"{', '.join(map(str, experiments))}: no trial has scored its chosen weights yet; nothing to ensemble")
     check_aligned(candidates)
     notes = [f"{unscored} trials without scored chosen weights (running, errored, or stopped and not yet scored) "
              "left out"] if unscored else []
     return candidates, first, notes
+
+
+def predictions_file(trial: Trial) -> ExperimentLocation | None:
+    """The predictions its record names; else its last checkpoint's own copy (a driver that died
+    before it copied them beside the record), or None."""
+    if trial.record.get("predictions"):
+        return trial.folder.join(trial.record["predictions"])
+    if trial.record.get("checkpoint"):
+        in_checkpoint = location(trial.record["checkpoint"]).join(PREDICTIONS_FILE)
+        return in_checkpoint if in_checkpoint.is_file() else None
+    return None
 
 
 def experiment_record(exp: ExperimentLocation) -> dict:
@@ -189,8 +202,9 @@ def choose_ensemble(experiments: list[Where], size: int = DEFAULT_SIZE, resample
     candidates, first, notes = read_candidates(experiments)
     select = first["select_metric"]
     val_labels = candidates[0].predictions["val_labels"]
-    thresholds_set = {float(c.trial.config.get("threshold", 0.5)) for c in candidates}
-    threshold = thresholds_set.pop() if len(thresholds_set) == 1 else 0.5
+    # The fixed threshold of the thresholded metrics: the trials' own, where they share one.
+    fixed = {float(c.trial.config.get("threshold", 0.5)) for c in candidates}
+    threshold = fixed.pop() if len(fixed) == 1 else 0.5
     # Probabilities mean one thing per loss (softmax shares one unit, sigmoid does not): the best
     # single trial's loss decides, and trials of the other are left out.
     with warnings.catch_warnings():
@@ -246,8 +260,8 @@ def choose_ensemble(experiments: list[Where], size: int = DEFAULT_SIZE, resample
         "best_single": member(best, 1.0, 1, singles[selection.picks[0]]),
         "test": {
             "count": len(test_labels),
-            "ensemble": test_scores(test_probs, test_labels, threshold, tuned, loss, resamples),
-            "best_single": test_scores(best.predictions["test_probs"], test_labels, threshold,
+            "ensemble": scored_on_test(test_probs, test_labels, threshold, tuned, loss, resamples),
+            "best_single": scored_on_test(best.predictions["test_probs"], test_labels, threshold,
                                        tune_thresholds(best.predictions["val_probs"], val_labels), loss, resamples),
             "interval_resamples": resamples,
             "baselines": baselines.get("test"),
@@ -264,7 +278,7 @@ def member(candidate: Candidate, weight: float, count: int, val_score: float) ->
             "input_scale": setting(config, "input_scale")}
 
 
-def test_scores(probs: np.ndarray, labels: np.ndarray, threshold: float, thresholds: np.ndarray, loss: str,
+def scored_on_test(probs: np.ndarray, labels: np.ndarray, threshold: float, thresholds: np.ndarray, loss: str,
                 resamples: int) -> dict:
     """The test split's scores of chosen probabilities, with their bootstrap intervals."""
     return {"loss": loss_of_probabilities(loss, probs, labels),
@@ -280,16 +294,15 @@ def ensemble_out(experiments: list[Where], out: Where | None) -> ExperimentLocat
     """Where the ensemble goes (default: FOLDER inside the first experiment); refused before any
     work when it is a file, or a folder holding anything but an ensemble."""
     out = location(out) if out is not None else location(experiments[0]).join(FOLDER)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out}: is a file; name a folder to write the ensemble into (it is created when missing)")
+    if out.is_local:
+        check_output_folder(out.local_path, "--out", files=(ENSEMBLE_FILE, PAGE))
+    elif out.is_file():
+        raise BadInput(f"--out {out}: is a file; name a folder to write into (it is created when missing)")
     entries = out.list() if out.is_dir() else []
     if entries and ENSEMBLE_FILE not in entries:
         shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
         raise BadInput(f"--out {out}: holds files that are not an ensemble ({shown}); name a new or empty folder, "
                        "or an ensemble's to replace it")
-    if any(out.is_dir(name) for name in (ENSEMBLE_FILE, PAGE) if name in entries):
-        raise BadInput(f"--out {out}: holds a folder where the ensemble's {ENSEMBLE_FILE} or {PAGE} is to be written; "
-                       "move it away or choose another folder")
     return out
 
 

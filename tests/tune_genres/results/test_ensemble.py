@@ -173,3 +173,15 @@ def test_an_experiment_in_an_object_store_ensembles_as_a_local_copy_does(grid, s
     assert any(line.startswith("| grid ensemble |") for line in capsys.readouterr().out.splitlines())
     for credential in (s3.server.secret, s3.server.access_key):
         assert credential not in json.dumps(remote)
+
+
+def test_a_record_that_missed_its_predictions_finds_them_in_its_last_checkpoint(grid):
+    # A driver that died between the trial's last checkpoint and copying its predictions beside the record.
+    write_made_up_predictions(grid, 0)
+    trial = sorted(p for p in grid.iterdir() if p.is_dir())[0]
+    (trial / "checkpoint_000004").mkdir()
+    (trial / PREDICTIONS_FILE).rename(trial / "checkpoint_000004" / PREDICTIONS_FILE)
+    record = json.loads((trial / "trial.json").read_text())
+    record.update(predictions=None, checkpoint=str(trial / "checkpoint_000004"))
+    (trial / "trial.json").write_text(json.dumps(record))
+    assert choose_ensemble([grid], size=3, resamples=0)["candidates"] == 6
