@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..results.ensemble import DEFAULT_SIZE, ENSEMBLE_FILE, FOLDER, PAGE, ensemble_markdown, write_ensemble
+from ..results.ensemble import DEFAULT_SIZE, ENSEMBLE_FILE, FOLDER, PAGE, write_ensemble
+from ..results.ensemble_page import ensemble_markdown
 from ..results.intervals import RESAMPLES
 
 

@@ -13,7 +13,7 @@ trial and the baselines that never look at a poster.
                         (experiment, trial, checkpoint, weight, ratio, model, input_scale), the
                         dataset (path and fingerprint), the loss, the thresholds tuned on the
                         ensemble's validation probabilities, the steps, the test scores
-    OUT/ensemble.md     the same, to read
+    OUT/ensemble.md     the same, to read (results/ensemble_page.py)
 
 OUT is a folder or a URI (results/location.py); by default `ensemble` inside the first experiment,
 where compare finds it. ensemble.json is written last: a folder holding it holds a whole ensemble.
@@ -33,11 +33,11 @@ from dataset_builder.errors import BadInput
 
 from ..training.hyperparameters import setting
 from ..training.losses import loss_of_probabilities
-from ..training.metrics import METRICS, MetricWarning, THRESHOLDED, compute_metrics, metric_name, tune_thresholds, tuned_metrics
+from ..training.metrics import MetricWarning, compute_metrics, metric_name, tune_thresholds, tuned_metrics
 from ..training.predictions import PREDICTIONS_FILE, predictions_from_bytes
 from ..training.selection import improves
-from .charts import fmt
-from .intervals import LEVEL, RESAMPLES, bootstrap_intervals
+from .ensemble_page import ensemble_markdown
+from .intervals import RESAMPLES, bootstrap_intervals
 from .location import ExperimentLocation, Where, location
 from .outputs import check_output_folder
 from .records import read_baselines, read_experiment
@@ -205,25 +205,10 @@ def choose_ensemble(experiments: list[Where], size: int = DEFAULT_SIZE, resample
     # The fixed threshold of the thresholded metrics: the trials' own, where they share one.
     fixed = {float(c.trial.config.get("threshold", 0.5)) for c in candidates}
     threshold = fixed.pop() if len(fixed) == 1 else 0.5
-    # Probabilities mean one thing per loss (softmax shares one unit, sigmoid does not): the best
-    # single trial's loss decides, and trials of the other are left out.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MetricWarning)  # a genre the validation split lacks: said once, below
-        losses = {setting(c.trial.config, "loss") for c in candidates}
-        if len(losses) > 1:
-            singles = [scorer(select, setting(c.trial.config, "loss"), threshold, val_labels)(c.predictions["val_probs"])
-                       for c in candidates]
-            best = best_index(singles, select)
-            loss = setting(candidates[0 if best is None else best].trial.config, "loss")
-            left = [c for c in candidates if setting(c.trial.config, "loss") != loss]
-            notes.append(f"{len(left)} trials trained with loss {', '.join(sorted(losses - {loss}))} left out (their "
-                         f"probabilities mean something else than {loss}'s)")
-            candidates = [c for c in candidates if setting(c.trial.config, "loss") == loss]
-        loss = setting(candidates[0].trial.config, "loss")
-        diverged = [c for c in candidates if not np.isfinite(c.predictions["val_probs"]).all()]
-        if diverged:
-            notes.append(f"{len(diverged)} trials whose probabilities are not finite (diverged) left out")
-            candidates = [c for c in candidates if c not in diverged]
+        # A genre the validation split lacks would warn at every candidate of every step.
+        warnings.simplefilter("ignore", MetricWarning)
+        candidates, loss = comparable(candidates, select, threshold, val_labels, notes)
         score = scorer(select, loss, threshold, val_labels)
         try:
             selection = greedy_selection([c.predictions["val_probs"] for c in candidates], score, select, size)
@@ -268,6 +253,29 @@ def choose_ensemble(experiments: list[Where], size: int = DEFAULT_SIZE, resample
             "counts": baselines.get("counts"),
         },
     })
+
+
+def comparable(candidates: list[Candidate], select: str, threshold: float, val_labels: np.ndarray,
+               notes: list[str]) -> tuple[list[Candidate], str]:
+    """(the candidates whose probabilities can be averaged, their loss), a note in `notes` for each
+    kind left out. Probabilities mean one thing per loss (softmax shares one unit, sigmoid does
+    not): the best single trial's loss decides. A diverged trial's are not finite."""
+    loss_of = {id(c): setting(c.trial.config, "loss") for c in candidates}
+    losses = set(loss_of.values())
+    loss = losses.pop() if len(losses) == 1 else None
+    if loss is None:
+        singles = [scorer(select, loss_of[id(c)], threshold, val_labels)(c.predictions["val_probs"]) for c in candidates]
+        best = best_index(singles, select)
+        loss = loss_of[id(candidates[0 if best is None else best])]
+        others = sorted(set(loss_of.values()) - {loss})
+        left = sum(loss_of[id(c)] != loss for c in candidates)
+        notes.append(f"{left} trials trained with loss {', '.join(others)} left out (their probabilities mean "
+                     f"something else than {loss}'s)")
+        candidates = [c for c in candidates if loss_of[id(c)] == loss]
+    finite = [c for c in candidates if np.isfinite(c.predictions["val_probs"]).all()]
+    if len(finite) < len(candidates):
+        notes.append(f"{len(candidates) - len(finite)} trials whose probabilities are not finite (diverged) left out")
+    return finite, loss
 
 
 def member(candidate: Candidate, weight: float, count: int, val_score: float) -> dict:
@@ -332,65 +340,3 @@ def read_ensemble(where: Where) -> dict | None:
     if at.is_local and not at.local_path.is_dir():
         return None
     return at.read_json(ENSEMBLE_FILE, ENSEMBLE_REMEDY, ENSEMBLE_KEYS)
-
-
-# -- the page --------------------------------------------------------------------------------------
-
-
-def ensemble_markdown(record: dict) -> str:
-    select, test = record["select_metric"], record["test"]
-    best = record["best_single"]
-    counts = test.get("counts") or {}
-    lines = [
-        f"# Ensemble of {len(record['members'])} trials, chosen on validation by {select}",
-        "",
-        f"Caruana's greedy forward selection with replacement over {record['candidates']} trials of "
-        f"{', '.join(record['experiments'])}, on {record['dataset']} (fingerprint {record['dataset_fingerprint']}; "
-        f"{len(record['genres'])} genres: {', '.join(record['genres'])}). Step 1 is the best single trial; each step "
-        f"adds the trial whose probabilities, averaged in, score best on {counts.get('val', '?')} validation posters; "
-        f"{record['kept_steps']} of {len(record['steps'])} steps kept (the shortest prefix with the best score). "
-        "A member's weight is its share of the steps kept.",
-        *[f"Note: {note}." for note in record["notes"]],
-        "",
-        f"| member | experiment | weight | ratio | model | input_scale | {select} alone |",
-        "|---|---|---:|---:|---|---:|---:|",
-        *[f"| {m['trial']} | {ExperimentLocation(m['experiment']).name} | {m['weight']:.3f} | {m['ratio']} | {m['model']} "
-          f"| {m['input_scale']:g} | {fmt(m['val_score'], 4)} |" for m in record["members"]],
-        "",
-        f"Validation ({select}, what chose): ensemble **{fmt(record['val_score'], 4)}**, best single trial "
-        f"{fmt(best['val_score'], 4)} ({best['trial']}). Path: "
-        + ", ".join(fmt(step["val_score"], 4) for step in record["steps"]) + ".",
-        "",
-        f"Test, scored once after the choice, on {test['count']} posters; genre predicted at probability >= "
-        f"{record['threshold']:g} (*_tuned: per-genre thresholds tuned on the ensemble's validation probabilities). "
-        "Baselines never look at a poster: label prior = the training split's genre frequencies, majority = its "
-        "most frequent genre.",
-        "",
-    ]
-    intervals = test["ensemble"]["intervals"] is not None
-    if intervals:
-        lines += [f"Intervals: {LEVEL:.0%} bootstrap over {test['interval_resamples']} draws of the test posters.", ""]
-    head = "| test metric | ensemble |" + (" interval |" if intervals else "") + " best single |" + (
-        " interval |" if intervals else "") + " label prior | majority |"
-    lines += [head, "|---|" + "---:|" * (head.count("|") - 2)]
-    baselines = test.get("baselines") or {}
-
-    def cells(scores: dict, metric: str, tuned: bool) -> str:
-        value = scores["metrics_tuned" if tuned else "metrics"][metric]
-        if not intervals:
-            return f" {fmt(value, 4)} |"
-        span = "–" if tuned else "-".join(fmt(v, 4) for v in scores["intervals"][metric])
-        return f" {fmt(value, 4)} | {span} |"
-
-    for metric in METRICS:
-        prior = baselines.get("prior", {}).get(metric)
-        majority = baselines.get("majority", {}).get(metric)
-        lines.append(f"| {metric} |" + cells(test["ensemble"], metric, False) + cells(test["best_single"], metric, False)
-                     + f" {fmt(prior, 4)} | {fmt(majority, 4)} |")
-    for metric in THRESHOLDED:
-        name = f"{metric}_tuned"
-        lines.append(f"| {name} |" + cells(test["ensemble"], name, True) + cells(test["best_single"], name, True)
-                     + " – | – |")
-    lines.append(f"| loss (lower) | {fmt(test['ensemble']['loss'], 4)} |" + (" – |" if intervals else "")
-                 + f" {fmt(test['best_single']['loss'], 4)} |" + (" – |" if intervals else "") + " – | – |")
-    return "\n".join(lines) + "\n"

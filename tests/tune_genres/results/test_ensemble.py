@@ -185,3 +185,14 @@ def test_a_record_that_missed_its_predictions_finds_them_in_its_last_checkpoint(
     record.update(predictions=None, checkpoint=str(trial / "checkpoint_000004"))
     (trial / "trial.json").write_text(json.dumps(record))
     assert choose_ensemble([grid], size=3, resamples=0)["candidates"] == 6
+
+
+def test_trials_of_another_loss_are_left_out_and_said_so(tmp_path):
+    # Softmax probabilities share one unit, sigmoid ones do not: averaging them would mean nothing.
+    exp = tmp_path / "losses"
+    write_made_up_grid(exp, [1e-3, 1e-4], [30], ["bce", "cce"])
+    write_made_up_predictions(exp, 0)
+    record = choose_ensemble([exp], size=4, resamples=0)
+    assert record["candidates"] == 2 and {m["trial"].rsplit("=", 1)[1] for m in record["members"]} == {record["loss"]}
+    other = {"bce": "cce", "cce": "bce"}[record["loss"]]
+    assert f"2 trials trained with loss {other} left out (their probabilities mean something else than " in record["notes"][0]
