@@ -16,10 +16,10 @@ from ..training.data import ResidentSplit
 from ..training.loop import EVAL_BATCH, predict_split
 from ..training.losses import loss_of_probabilities
 from ..training.metrics import BASELINES, LOWER_IS_BETTER, METRICS, baselines, compute_metrics, tune_thresholds, tuned_metrics
-from .checkpoints import FoundCheckpoint, find_checkpoint, load_found_model
+from .checkpoints import FoundCheckpoint, checkpoint_name, find_checkpoint, load_found_model
 from .ensemble import read_ensemble
 from .intervals import LEVEL, RESAMPLES, bootstrap_intervals
-from .location import Where, location
+from .location import Where
 
 EVAL_SPLITS = ("test", "val", "train", "all")
 
@@ -182,7 +182,7 @@ def evaluate_ensemble(ensemble: dict, folder: Where, dataset_path: str | os.Path
                      "scores here lean high: the test split is the honest figure")
     loss = loss_of_probabilities(ensemble["loss"], probs, labels[rows])
     return {
-        "checkpoint": str(location(folder)),
+        "checkpoint": checkpoint_name(folder),
         "members": ensemble["members"],
         "loss_name": ensemble["loss"],
         **scored_beside_baselines(dataset, split, rows, probs, loss, float(ensemble["threshold"]),
