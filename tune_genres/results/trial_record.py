@@ -21,6 +21,9 @@ checkpoint:
     thresholds        per-genre thresholds tuned on validation for the chosen weights, or None
     test_scored_by    "trial" (it trained to the end), "driver" (it was stopped early), or None
     checkpoint        the latest checkpoint's folder (it holds the best epoch's weights too)
+    predictions       the name of the file beside the record that holds the chosen weights' val and
+                      test probabilities (training/predictions.py), or None: not scored yet, or
+                      kept by no trial of an experiment older than it (then absent)
     dataset_fingerprint, sweep_fingerprint   what it trained on, and by which sweep
     seconds           seconds trained (Tune's time_total_s, restarts included)
 """
@@ -62,6 +65,7 @@ def new_record(name: str, config: dict) -> dict:
         "thresholds": None,
         "test_scored_by": None,
         "checkpoint": None,
+        "predictions": None,
         "dataset_fingerprint": config.get("dataset_fingerprint"),
         "sweep_fingerprint": config.get("sweep_fingerprint"),
         "seconds": None,

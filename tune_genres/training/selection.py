@@ -10,6 +10,7 @@ with them, once.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from torch import nn
@@ -40,16 +41,26 @@ def plateaued(epoch: int, best_epoch: int, patience: int | None) -> bool:
     return patience is not None and epoch - best_epoch >= patience
 
 
+class Chosen(NamedTuple):
+    """The chosen weights, scored: metrics, per-genre thresholds, and the probabilities behind them
+    (each split's rows in its order), which the trial's record keeps for ensembles (predictions.py)."""
+
+    metrics: dict[str, float]
+    thresholds: np.ndarray
+    val_probs: np.ndarray
+    test_probs: np.ndarray
+
+
 def score_chosen(
     model: nn.Module,
     val: ResidentSplit,
     test: ResidentSplit,
     loss_name: str,
     threshold: float = 0.5,
-) -> tuple[dict[str, float], np.ndarray]:
-    """(metrics, per-genre thresholds) of the chosen weights: thresholds tuned on `val`, then the
-    test split scored once: test_loss, test_* at `threshold`, and the thresholded ones again at
-    the tuned thresholds (test_*_tuned; val_*_tuned beside them, optimistic: tuned on those rows)."""
+) -> Chosen:
+    """The chosen weights' metrics and thresholds: thresholds tuned on `val`, then the test split
+    scored once: test_loss, test_* at `threshold`, and the thresholded ones again at the tuned
+    thresholds (test_*_tuned; val_*_tuned beside them, optimistic: tuned on those rows)."""
     _, val_probs = predict_split(model, val, loss_name)
     val_labels = val.labels.cpu().numpy()
     thresholds = tune_thresholds(val_probs, val_labels)
@@ -61,4 +72,4 @@ def score_chosen(
         **prefixed("test", tuned_metrics(test_probs, test_labels, thresholds)),
         **prefixed("val", tuned_metrics(val_probs, val_labels, thresholds)),
     }
-    return metrics, thresholds
+    return Chosen(metrics, thresholds, val_probs, test_probs)
