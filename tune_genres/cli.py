@@ -7,7 +7,7 @@ import sys
 
 from dataset_builder import subcommands
 
-COMMAND_MODULES = ["sweep", "report", "compare", "evaluate", "predict", "weights"]
+COMMAND_MODULES = ["sweep", "report", "compare", "ensemble", "evaluate", "predict", "weights"]
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,10 @@ import math
 import random
 from pathlib import Path
 
-from tune_genres.results.trial_record import add_result, ended, new_record, write_record
+import numpy as np
+
+from tune_genres.results.trial_record import add_result, ended, new_record, read_record, write_record
+from tune_genres.training.predictions import PREDICTIONS_FILE, predictions_bytes, split_index, with_probabilities
 from tune_genres.sweep.naming import trial_name
 
 SHOWN_METRICS = ("map", "roc_auc_macro", "f1_macro", "f1_micro", "categorical_accuracy", "subset_accuracy", "hamming_loss")
@@ -84,6 +87,26 @@ def write_trial(folder: Path, config: dict, peak: float) -> None:
         add_result(record, row)
     ended(record, errored=False)
     write_record(folder, record)
+
+
+def write_made_up_predictions(exp: Path, seed: int = 0, val: int = 60, test: int = 60) -> None:
+    """predictions.npz beside each trial's record, named by it, as the driver keeps them: each
+    trial's probabilities are the labels seen through noise of its own, so trials differ and
+    averaging them can help. The same val and test posters (and labels) for every trial."""
+    rng = np.random.default_rng(seed)
+    genres = made_up_baselines()["genres"]
+    labels = (rng.random((val + test, len(genres))) < 0.3).astype(np.uint8)
+    arrays = {"labels": labels, "genres": genres, "ids": np.array([f"tt{i:07d}" for i in range(val + test)]),
+              "val": np.arange(val), "test": np.arange(val, val + test)}
+    for folder in sorted(p for p in exp.iterdir() if (p / "trial.json").is_file()):
+        noise = rng.uniform(0.8, 2.5)
+        logits = 2.0 * labels - 1 + noise * rng.normal(size=labels.shape)
+        probs = 1 / (1 + np.exp(-logits))
+        kept = with_probabilities(split_index(arrays), probs[:val], probs[val:])
+        (folder / PREDICTIONS_FILE).write_bytes(predictions_bytes(kept))
+        record = read_record(folder)
+        record["predictions"] = PREDICTIONS_FILE
+        write_record(folder, record)
 
 
 def scores(level: float) -> dict:

@@ -230,6 +230,35 @@ def test_a_warmup_as_long_as_training_set_on_the_command_line_exits_2(tmp_path, 
     assert line.startswith(f"{sweep}: warmup_epochs 5 (train.warmup_epochs) is not below epochs 1 (train.epochs)")
 
 
+TPE = "[search]\nalgorithm = 'tpe'\nnum_samples = 2\n[space]\nlr = {loguniform = [1e-4, 1e-2]}\nratio = [30]\n"
+
+
+@pytest.mark.parametrize("text, overrides, said", [
+    (GRID, ["search.repeats=0"], "search.repeats: 0 is out of range (>= 1)"),
+    (GRID + "[scheduler]\npatience = 0\n", [], "scheduler.patience: 0 is out of range (>= 1)"),
+    (GRID + "[train]\nepochs = 5\n", ["scheduler.patience=4"],
+     "scheduler.patience 4 can never stop a trial: the longest trains 5 epochs, so even one whose first epoch stays "
+     "its best reaches its last epoch first; lower patience (to 3 at most) or train more epochs"),
+    (GRID + "[search]\nnum_samples = 2\nrepeats = 3\n", [],
+     "[search] repeats and num_samples both repeat the grid; keep one"),
+    (TPE + "seed = [0, 1]\n", ["search.repeats=2"], "[space] seed and [search] repeats both repeat each configuration; keep one"),
+    (TPE + "seed = {randint = [0, 9]}\n", ["search.repeats=2"],
+     "[space] seed and [search] repeats both repeat each configuration; keep one"),
+    (GRID + "seed = [0, 1]\n", ["search.repeats=2"], "[grid] seed and [search] repeats both repeat the grid; keep one"),
+    (TPE + "[scheduler]\ntype = 'asha'\ngrace_period = 1\n", ["search.repeats=2"],
+     "[search] repeats 2 with scheduler.type = \"asha\": ASHA would cut a configuration's seeds one by one"),
+], ids=["repeats-0", "patience-0", "patience-never", "repeats-and-num-samples", "listed-seed", "drawn-seed",
+        "grid-seed", "asha"])
+def test_repeats_and_patience_that_cannot_work_exit_2_in_one_line(tmp_path, capsys, text, overrides, said):
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(text)
+    before = files_under(tmp_path)
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    line = refused(["sweep", sweep, "--dataset", tmp_path / "ds", "--storage", tmp_path / "experiments", *sets], capsys)
+    assert line.startswith(f"{sweep}: ") and said in line
+    nothing_written(tmp_path, before)
+
+
 @pytest.fixture
 def checkpoint(tiny_dataset, tmp_path):
     dataset = tiny_dataset(genres=GENRES)

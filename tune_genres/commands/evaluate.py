@@ -18,14 +18,15 @@ from ..training.device import pick_device
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="score a trained checkpoint on a built dataset",
-        description="Print a checkpoint's loss and metrics on a built dataset's split, beside the label-prior "
-        "and majority-genre baselines. The dataset must have the checkpoint's genres and ratio; posters the "
-        "checkpoint was trained on are refused.",
+        help="score a trained checkpoint (or an ensemble) on a built dataset",
+        description="Print a checkpoint's (or an ensemble's: each member at its own ratio, averaged at its weight) "
+        "loss and metrics on a built dataset's split, beside the label-prior and majority-genre baselines. The "
+        "dataset must have the checkpoint's genres and ratio; posters the checkpoint was trained on are refused.",
     )
     # str, not Path: pathlib folds a URI's // (s3://bucket -> s3:/bucket).
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a trial's folder (its latest checkpoint), a checkpoint "
-                   "directory, or its checkpoint.pt; a path or a URI (s3://bucket/prefix/NAME/TRIAL)")
+                   "directory, its checkpoint.pt, or an ensemble's folder (tune-genres ensemble); a path or a URI "
+                   "(s3://bucket/prefix/NAME/TRIAL)")
     p.add_argument("dataset", type=Path, metavar="DATASET", help="built dataset folder")
     p.add_argument("--split", choices=EVAL_SPLITS, default="test", help="rows to score (default %(default)s; all: every row)")
     p.add_argument("--weights", choices=WEIGHTS, default="best",

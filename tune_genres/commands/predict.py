@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     # str, not Path: pathlib folds a URI's // (s3://bucket -> s3:/bucket).
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a trial's folder (its latest checkpoint), a checkpoint "
-                   "directory, or its checkpoint.pt; a path or a URI (s3://bucket/prefix/NAME/TRIAL)")
+                   "directory, its checkpoint.pt, or an ensemble's folder (tune-genres ensemble); a path or a URI "
+                   "(s3://bucket/prefix/NAME/TRIAL)")
     p.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="poster image files (JPEG, PNG, ...)")
     p.add_argument("--weights", choices=WEIGHTS, default="best",
                    help="the best epoch's weights (by the trial's select_metric) or the last epoch's (default %(default)s)")

@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run a sweep file's grid or search with Ray Tune",
         description="Train every combination in SWEEP.toml's [grid] (num_samples times over, repeat i with seed "
         "train.seed + i), or num_samples draws from its [space] "
-        "([search] algorithm random or tpe), on DATASET with Ray Tune, on a local Ray "
+        "([search] algorithm random or tpe; each draw [search] repeats times, one seed each), on DATASET with Ray "
+        "Tune, on a local Ray "
         "or the cluster at --address; TensorBoard events, checkpoints and results go to STORAGE/NAME, and the "
         "report (results.csv, results.md, heatmap.png, learning-curves.png) is written at the end; a tpe search keeps "
         "its Optuna study in STORAGE/NAME/optuna.log as it runs (optuna-dashboard STORAGE/NAME/optuna.log). One driver per "

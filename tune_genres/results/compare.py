@@ -3,7 +3,8 @@
     the headline table   a row per experiment: the trial its select_metric chose on validation,
                          that trial's val and test scores, the test baselines beside them, and the
                          compute its trials took; where seeds repeat configurations, the configuration
-                         its mean chose, and its scores' mean ± sd over its repeats
+                         its mean chose, and its scores' mean ± sd over its repeats; below it, the
+                         experiment's ensemble (results/ensemble.py), where it has one
     a section each       a grid over learning rate x ratio (and at most one other key, such as
                          loss): a table per metric in TABLED, and the epochs each trial trained
                          (the scheduler's cuts); any other experiment: its best trials, ranked
@@ -26,6 +27,7 @@ from dataset_builder.atomic import write_atomic
 from dataset_builder.errors import BadInput
 
 from .charts import fmt, spread_text
+from .ensemble import FOLDER as ENSEMBLE_FOLDER, read_ensemble
 from .location import ExperimentLocation, Where, location
 from .outputs import check_output_folder
 from .records import read_baselines, read_experiment
@@ -55,6 +57,7 @@ class Experiment:
         self.record = read_experiment(folder) or {}
         self.baselines = read_baselines(folder) or {}
         self.ran = command_line(folder.join("sweep.toml")) or self.record.get("sweep", "?")
+        self.ensemble = read_ensemble(folder.join(ENSEMBLE_FOLDER))  # `tune-genres ensemble`'s, where it writes by default
 
     @property
     def repeats(self) -> bool:
@@ -97,6 +100,9 @@ def headline_lines(experiments: list[Experiment]) -> list[str]:
         "Each experiment's best trial, chosen on validation by its select_metric; test scored once, on that "
         "trial's best-epoch weights. Beside it, the test split's baselines: the label prior's mAP and the "
         "majority genre's categorical accuracy (the ROC-AUC of both is 0.5).",
+        *([] if not any(exp.ensemble for exp in experiments) else [
+            "An experiment's ensemble (`tune-genres ensemble`, in its ensemble folder) follows its row: its members "
+            "chosen on validation by Caruana's greedy selection, its test scored once after the choice."]),
         "",
         *([] if not any(exp.repeats for exp in experiments) else [
             "Where seeds repeat configurations, the configuration with the best mean select_metric on validation "
@@ -116,7 +122,23 @@ def headline_lines(experiments: list[Experiment]) -> list[str]:
             f"{fmt(exp.baseline('test', 'prior', 'map'))} | " + " | ".join(chosen[4:]) + " | "
             f"{fmt(exp.baseline('test', 'majority', 'categorical_accuracy'))} | {hours:.2f} |"
         )
+        if exp.ensemble is not None:
+            lines.append(ensemble_row(exp, genres))
     return lines + [""]
+
+
+def ensemble_row(exp: Experiment, genres) -> str:
+    """The headline row of the experiment's ensemble: its members, chosen on validation, and its
+    test scores, scored once after the choice."""
+    ensemble = exp.ensemble
+    tested = ensemble["test"]["ensemble"]["metrics"]
+    members = len(ensemble["members"])
+    from_others = len(ensemble["experiments"]) > 1
+    return (f"| {exp.name} ensemble | {genres} | {members} of {ensemble['candidates']}"
+            f"{' (with other experiments)' if from_others else ''} | Caruana, {ensemble['kept_steps']} steps | – | "
+            f"{fmt(ensemble['val_score'])}{'' if ensemble['select_metric'] == 'val_map' else ' (' + ensemble['select_metric'] + ')'} | "
+            f"{fmt(tested['map'])} | {fmt(exp.baseline('test', 'prior', 'map'))} | {fmt(tested['roc_auc_macro'])} | "
+            f"{fmt(tested['categorical_accuracy'])} | {fmt(exp.baseline('test', 'majority', 'categorical_accuracy'))} | – |")
 
 
 # The headline's scores of an experiment's choice, after its val score.

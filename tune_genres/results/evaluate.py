@@ -1,5 +1,6 @@
-"""Score a trained checkpoint on a built dataset, beside the baselines that never look at a poster.
-The checkpoint is a local path or a URI (results/checkpoints.py); the dataset is on this machine."""
+"""Score a trained checkpoint, or an ensemble of them (results/ensemble.py), on a built dataset,
+beside the baselines that never look at a poster. The checkpoint or ensemble folder is a local path
+or a URI (results/checkpoints.py); the dataset is on this machine."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from dataset_builder.store import Dataset, open_dataset
 
 from ..training.data import ResidentSplit
 from ..training.loop import EVAL_BATCH, predict_split
+from ..training.losses import loss_of_probabilities
 from ..training.metrics import BASELINES, LOWER_IS_BETTER, METRICS, baselines, compute_metrics, tune_thresholds, tuned_metrics
-from .checkpoints import FoundCheckpoint, find_checkpoint, load_found_model
+from .checkpoints import FoundCheckpoint, checkpoint_name, find_checkpoint, load_found_model
+from .ensemble import read_ensemble
 from .intervals import LEVEL, RESAMPLES, bootstrap_intervals
 from .location import Where
 
@@ -74,7 +77,8 @@ def evaluate(
     resamples: int = RESAMPLES,
 ) -> dict:
     """The checkpoint's loss and metrics on a split of the dataset ("all": every row), with baselines.
-    checkpoint: a trial's folder (its latest checkpoint), a checkpoint folder or its file, local or a URI.
+    checkpoint: a trial's folder (its latest checkpoint), a checkpoint folder or its file, or an
+    ensemble's folder (evaluate_ensemble), local or a URI.
 
     weights: "best" (the best epoch's by the trial's select_metric) or "last". Thresholded metrics
     use the trial's own threshold (0.5 when its config has none), and again (`*_tuned`) the
@@ -86,13 +90,15 @@ def evaluate(
     """
     if split not in EVAL_SPLITS:
         raise BadInput(f"--split {split}: expected one of {', '.join(EVAL_SPLITS)}")
+    ensemble = read_ensemble(checkpoint)
+    if ensemble is not None:
+        return evaluate_ensemble(ensemble, checkpoint, dataset_path, split, device, batch_size, weights,
+                                 allow_train_overlap, resamples)
     found = find_checkpoint(checkpoint)
     dataset = open_dataset(dataset_path)  # a damaged dataset is said before the weights are loaded (or downloaded)
     model, meta = load_found_model(found, device, weights)
     check_compatible(meta, dataset, found)
-    rows = np.arange(dataset.manifest["count"]) if split == "all" else np.asarray(dataset.split(split))
-    if len(rows) == 0:
-        raise BadInput(f"{dataset.root}: split {split} is empty")
+    rows = split_rows(dataset, split)
     notes = [] if split == "train" or allow_train_overlap else check_not_trained_on(meta, dataset, rows, split, found)
     if split in ("val", "all"):
         notes.append("the validation split chose these weights (their epoch) and their tuned thresholds, so its "
@@ -108,19 +114,37 @@ def evaluate(
         notes.append(f"the checkpoint holds no tuned thresholds for these weights: tuned now on {dataset.root}'s "
                      f"validation split ({len(val_rows)} posters)")
     threshold = float(meta["config"].get("threshold", 0.5))
-    train_rows = np.asarray(dataset.split("train"))
     return {
         "checkpoint": str(found),
-        "dataset": str(dataset.root),
-        "dataset_fingerprint": dataset.fingerprint,
-        "split": split,
-        "count": len(rows),
-        "genres": list(meta["genres"]),
         "ratio": meta["ratio"],
         "size": list(meta["size"]),
         "loss_name": meta["loss"],
         "weights": meta["weights"],
         "epoch": meta["epoch"],
+        **scored_beside_baselines(dataset, split, rows, probs, loss, threshold, thresholds, resamples),
+        "genres": list(meta["genres"]),
+        "notes": notes,
+    }
+
+
+def split_rows(dataset: Dataset, split: str) -> np.ndarray:
+    rows = np.arange(dataset.manifest["count"]) if split == "all" else np.asarray(dataset.split(split))
+    if len(rows) == 0:
+        raise BadInput(f"{dataset.root}: split {split} is empty")
+    return rows
+
+
+def scored_beside_baselines(dataset: Dataset, split: str, rows: np.ndarray, probs: np.ndarray, loss: float,
+                            threshold: float, thresholds, resamples: int) -> dict:
+    """What evaluate says of probabilities on `rows`, a checkpoint's or an ensemble's: the metrics at
+    `threshold` and at the tuned `thresholds`, their intervals, and the baselines on the same rows."""
+    labels = np.asarray(dataset.labels)
+    train_rows = np.asarray(dataset.split("train"))
+    return {
+        "dataset": str(dataset.root),
+        "dataset_fingerprint": dataset.fingerprint,
+        "split": split,
+        "count": len(rows),
         "threshold": threshold,
         "thresholds": [float(t) for t in thresholds],
         "loss": loss,
@@ -130,18 +154,61 @@ def evaluate(
         "metrics_tuned": tuned_metrics(probs, labels[rows], np.asarray(thresholds)),
         "baselines": baselines(labels[train_rows], labels[rows]),
         "baseline_train_count": len(train_rows),
+    }
+
+
+def evaluate_ensemble(ensemble: dict, folder: Where, dataset_path: str | os.PathLike, split: str,
+                      device: torch.device | str, batch_size: int, weights: str, allow_train_overlap: bool,
+                      resamples: int) -> dict:
+    """An ensemble folder's (results/ensemble.py) probabilities on the split: each member's best
+    weights at its own ratio, model and input scale, averaged at their weights; thresholded at the
+    ensemble's threshold and at the per-genre ones tuned on its validation probabilities."""
+    if weights != "best":
+        raise BadInput(f"--weights {weights}: an ensemble's members are their best epochs' weights, chosen on validation")
+    dataset = open_dataset(dataset_path)
+    rows = split_rows(dataset, split)
+    labels = np.asarray(dataset.labels)
+    probs, notes = np.zeros((len(rows), len(ensemble["genres"]))), []
+    for member in ensemble["members"]:
+        found = find_checkpoint(member["checkpoint"])
+        model, meta = load_found_model(found, device, "best")
+        check_compatible(meta, dataset, found)
+        if split != "train" and not allow_train_overlap:
+            notes += [n for n in check_not_trained_on(meta, dataset, rows, split, found) if n not in notes]
+        posters = ResidentSplit.from_indices(dataset.images(meta["ratio"]), labels, rows, device)
+        probs += member["weight"] * predict_split(model, posters, meta["loss"], batch_size)[1]
+    if split in ("val", "all"):
+        notes.append("the validation split chose these members, their weights and their tuned thresholds, so its "
+                     "scores here lean high: the test split is the honest figure")
+    loss = loss_of_probabilities(ensemble["loss"], probs, labels[rows])
+    return {
+        "checkpoint": checkpoint_name(folder),
+        "members": ensemble["members"],
+        "loss_name": ensemble["loss"],
+        **scored_beside_baselines(dataset, split, rows, probs, loss, float(ensemble["threshold"]),
+                                  ensemble["thresholds"], resamples),
+        "genres": list(ensemble["genres"]),
         "notes": notes,
     }
 
 
+def what_was_scored(result: dict) -> str:
+    """The first line: the checkpoint's weights and size, or the ensemble's members and theirs."""
+    genres = f"{len(result['genres'])} genres: {', '.join(result['genres'])}"
+    if "members" in result:
+        members = ", ".join(f"{m['trial']} x{m['weight']:.3f} (ratio {m['ratio']}, {m['model']})" for m in result["members"])
+        return (f"ensemble {result['checkpoint']}: the mean of {len(result['members'])} trials' best weights' "
+                f"probabilities at their weights: {members}; loss {result['loss_name']}, {genres}")
+    w, h = result["size"]
+    return (f"checkpoint {result['checkpoint']}: {result['weights']} weights (epoch {result['epoch']}), "
+            f"loss {result['loss_name']}, ratio {result['ratio']} ({w}x{h}), {genres}")
+
+
 def format_evaluation(result: dict) -> str:
     """The result as a table: model beside each baseline, with what it was measured on."""
-    w, h = result["size"]
     tuned = ", ".join(f"{g} {t:.3f}" for g, t in zip(result["genres"], result["thresholds"]))
     lines = [
-        f"checkpoint {result['checkpoint']}: {result['weights']} weights (epoch {result['epoch']}), "
-        f"loss {result['loss_name']}, ratio {result['ratio']} ({w}x{h}), "
-        f"{len(result['genres'])} genres: {', '.join(result['genres'])}",
+        what_was_scored(result),
         f"measured on {result['dataset']}, split {result['split']}: {result['count']} posters; "
         f"genre predicted when probability >= {result['threshold']:g} (*_tuned: per-genre thresholds "
         f"tuned on validation: {tuned})",

@@ -1,5 +1,5 @@
-"""Repeats: trials that differ only by their seed (a grid's num_samples, or a swept seed), each
-configuration's mean ± sd over them, and the configuration its mean chooses.
+"""Repeats: trials that differ only by their seed ([search] repeats, a grid's num_samples, or a
+swept seed), each configuration's mean ± sd over them, and the configuration its mean chooses.
 
 A seed moves a trial's score by training noise alone (weight init, shuffling, dropout): a single
 lucky seed is no reason to prefer a configuration, so among repeats the best configuration is the

@@ -4,13 +4,15 @@
                            val and test metrics (at 0.5 and at tuned thresholds), the last epoch's,
                            the checkpoint holding the best weights, time, node
     results.md             the learning rate x ratio table of one metric, the baselines beside it,
+                           how many trials stopped on a plateau ([scheduler] patience) and when,
                            the best trial, chosen by the experiment's select_metric (validation)
                            (a random or TPE search, or a grid of one lr x ratio cell such as a seed
                            sweep: its 10 best trials instead), which hyperparameters mattered.
-                           Where seeds repeat configurations (a grid's num_samples, a swept seed), a
-                           table cell is a configuration's mean ± sd over its repeats, and the best
-                           configuration is the one with the best mean select_metric; its best repeat
-                           is the trial whose weights evaluate and predict take
+                           Where seeds repeat configurations ([search] repeats, a grid's
+                           num_samples, a swept seed), a table cell is a configuration's mean ± sd
+                           over its repeats, and the best configuration is the one with the best
+                           mean select_metric; its best repeat is the trial whose weights evaluate
+                           and predict take
     heatmap.png            that table as a heatmap (one panel per other swept value; tabled grids only)
     results.csv's repeats  with repeats, each row also names its configuration and holds its
                            repeats' count, mean and sd of the select_metric and of its test score
@@ -150,6 +152,7 @@ def results_markdown(name: str, table: pd.DataFrame, metric: str, select: str, b
     for source in warm_start:  # experiment.json's record of a tpe study's warm start (sweep/warm_start.py)
         lines.append(f"The search was warm-started from {source['trials']} trials of {source['experiment']} "
                      "(not trained again, not in this table).")
+    lines += plateau_lines(table, select)
     if baselines:
         counts = baselines.get("counts", {})
         lines.append(
@@ -185,6 +188,18 @@ def results_markdown(name: str, table: pd.DataFrame, metric: str, select: str, b
     lines.append("categorical_accuracy is the study's \"accuracy\" (Keras categorical accuracy: the top prediction "
                  "equals the first positive genre in list order); read it beside the baselines, never alone.")
     return "\n".join(lines) + "\n"
+
+
+def plateau_lines(table: pd.DataFrame, select: str) -> list[str]:
+    """How many trials their [scheduler] patience stopped, and at which epochs (how many at each)."""
+    stopped = table[table["status"] == "stopped on plateau"]
+    if stopped.empty:
+        return []
+    patience = " or ".join(str(int(p)) for p in sorted(stopped["patience"].dropna().unique()))
+    at = ", ".join(f"{epoch}" + (f" ({count} trials)" if count > 1 else "")
+                   for epoch, count in stopped["epochs_done"].astype(int).value_counts().sort_index().items())
+    return [f"{len(stopped)} of {len(table)} trials stopped on a plateau ({select} no better for {patience} epochs), "
+            f"at epoch {at}; each was scored on test once, with its best epoch's weights."]
 
 
 def grid_table_lines(group: pd.DataFrame, metric: str, cell: Callable[[pd.Series], str] | None = None) -> list[str]:

@@ -9,7 +9,8 @@ checkpoint:
     trial             the trial's name (its folder's)
     config            the trial's configuration (hyperparameters, train settings, fingerprints)
     seed              the seed it trained with
-    status            running | finished | stopped early | error
+    status            running | finished | stopped early (by the scheduler) | stopped on plateau (its
+                      [scheduler] patience ran out; it scored its test split itself) | error
     epochs            epochs it was to train; epochs_done, how many it did
     select_metric     the validation metric that chose its best epoch; best_epoch (0: no epoch
                       scored a finite value) and best_value
@@ -20,6 +21,9 @@ checkpoint:
     thresholds        per-genre thresholds tuned on validation for the chosen weights, or None
     test_scored_by    "trial" (it trained to the end), "driver" (it was stopped early), or None
     checkpoint        the latest checkpoint's folder (it holds the best epoch's weights too)
+    predictions       the name of the file beside the record that holds the chosen weights' val and
+                      test probabilities (training/predictions.py), or None: not scored yet, or
+                      kept by no trial of an experiment older than it (then absent)
     dataset_fingerprint, sweep_fingerprint   what it trained on, and by which sweep
     seconds           seconds trained (Tune's time_total_s, restarts included)
 """
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import json
 
-from ..training.selection import DEFAULT_SELECT_METRIC
+from ..training.selection import DEFAULT_SELECT_METRIC, STOPPED_ON_PLATEAU
 from .location import Where, location
 
 RECORD_FILE = "trial.json"
@@ -61,6 +65,7 @@ def new_record(name: str, config: dict) -> dict:
         "thresholds": None,
         "test_scored_by": None,
         "checkpoint": None,
+        "predictions": None,
         "dataset_fingerprint": config.get("dataset_fingerprint"),
         "sweep_fingerprint": config.get("sweep_fingerprint"),
         "seconds": None,
@@ -121,8 +126,16 @@ def merge_history(record: dict, history: list[dict]) -> None:
 def ended(record: dict, errored: bool) -> None:
     if errored:
         record["status"] = "error"
+    elif stopped_on_plateau(record):
+        record["status"] = "stopped on plateau"
     else:
         record["status"] = "finished" if record["epochs_done"] == record["epochs"] else "stopped early"
+
+
+def stopped_on_plateau(record: dict) -> bool:
+    """Did the trial's patience end it (training/trial.py marks its last row)? It then scored its
+    test split itself, as at a last epoch."""
+    return bool(record["rows"]) and bool(record["rows"][-1].get(STOPPED_ON_PLATEAU))
 
 
 def write_record(folder: Where, record: dict) -> None:
@@ -144,8 +157,11 @@ def record_from_rows(name: str, config: dict, rows: list[dict], history: list[di
     for row in rows:
         add_result(record, row)
     merge_history(record, list(history))
-    record["status"] = "finished" if record["epochs_done"] and record["epochs_done"] == record["epochs"] else (
-        "running" if record["rows"] else "not started")
+    if stopped_on_plateau(record):
+        ended(record, errored=False)
+    else:
+        record["status"] = "finished" if record["epochs_done"] and record["epochs_done"] == record["epochs"] else (
+            "running" if record["rows"] else "not started")
     return record
 
 

@@ -129,7 +129,8 @@ def logged_rows(result: Where) -> list[dict]:
 
 
 def trial_state(trial: Trial) -> str:
-    """finished | stopped early (by the scheduler) | error | running (or interrupted) | not started."""
+    """finished | stopped early (by the scheduler) | stopped on plateau (by its patience) | error |
+    running (or interrupted) | not started."""
     status = trial.record["status"]
     if status == "running" and not trial.rows:
         return "not started"
@@ -143,6 +144,7 @@ def trial_row(trial: Trial, select: str = DEFAULT_SELECT_METRIC) -> dict:
     row["epochs_done"] = last.get("epoch", 0)
     row["epochs"] = trial.config.get("epochs")
     row["status"] = trial_state(trial)
+    row["patience"] = trial.config.get("patience")  # [scheduler] patience: a plateau this long ends it
     # best_epoch 0: no epoch scored a finite value (a diverged trial); its best value is NaN.
     row["best_epoch"] = last.get("best_epoch")
     row[f"best_{select}"] = last.get(f"best_{select}", float("nan")) if trial.rows else None

@@ -5,6 +5,7 @@
     results.best["test_map"], results.best_checkpoint, results.table
 
     results = Results.of("s3://bucket/experiments/mine")     # an experiment already run, local or a URI
+    results.ensemble(size=25)["test"]["ensemble"]["metrics"]    # Caruana's ensemble of its trials, chosen on val
 
 `tune-genres sweep` is a thin layer over run_sweep: the same checks, the same experiment, the same report.
 """
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..results.ensemble import DEFAULT_SIZE, write_ensemble
+from ..results.intervals import RESAMPLES
 from ..results.location import Where, location
 from ..results.report import best_trial, write_report
 from .driver import SweepOptions, run_sweep as drive
@@ -46,6 +49,14 @@ class Results:
         """From write_report's answer: its table (in the report's order, indexed from 0) and chosen trial."""
         table = report["table"].reset_index(drop=True)
         return cls(path=path, table=table, best=best_trial(table, report["select"]), markdown=report["markdown"])
+
+    def ensemble(self, *others: Where, size: int = DEFAULT_SIZE, out: Where | None = None,
+                 bootstrap: int = RESAMPLES) -> dict:
+        """Caruana's greedy ensemble of this experiment's trials (and `others`', on the same dataset),
+        chosen on validation, its test split scored once; written as `tune-genres ensemble` writes it
+        (into `out`, by default the experiment's ensemble folder). Returns ensemble.json's record:
+        ["members"], ["val_score"], ["test"]["ensemble"]["metrics"] beside ["test"]["best_single"]."""
+        return write_ensemble([self.path, *others], size, out, bootstrap)[1]
 
     @property
     def best_checkpoint(self) -> str | None:

@@ -93,6 +93,8 @@ def param_space(sweep: Sweep, precision: str | None = None) -> dict:
     space["select_metric"] = sweep.run["select_metric"]
     space["sweep_fingerprint"] = sweep.fingerprint
     space["checkpoint_epochs"] = scheduler_milestones(sweep)
+    if sweep.scheduler["patience"] is not None:  # the trial ends itself on a plateau (training/trial.py)
+        space["patience"] = sweep.scheduler["patience"]
     return space
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from ray.tune.search.optuna import OptunaSearch
 
+from ..training.selection import STOPPED_ON_PLATEAU
+
 
 def stopped_early(result: dict | None) -> bool:
-    """Whether a trial's last result is from before the epochs it was to train (the scheduler cut it)."""
-    if not result:
+    """Whether a trial's last result is from before the epochs it was to train (the scheduler cut it).
+    A trial its patience ended is not: its best value is as final as a finished trial's."""
+    if not result or result.get(STOPPED_ON_PLATEAU):
         return False
     # Tune hands searchers its rows flattened ("config/epochs"); a row as reported nests it.
     planned = result.get("config/epochs", (result.get("config") or {}).get("epochs"))

@@ -1,5 +1,7 @@
 """The Tune callback that keeps each trial's record (results/trial_record.py) as the driver hears
-of it: every reported row, every checkpoint, the end (finished, stopped early, error)."""
+of it: every reported row, every checkpoint, the end (finished, stopped early, stopped on plateau,
+error); and, from a trial's last checkpoint, its chosen weights' predictions (training/predictions.py)
+beside it."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import json
 
 from ray import tune
 
-from ..results.location import ExperimentLocation
+from ..results.location import ExperimentLocation, location
 from ..results.trial_record import (add_result, ended, json_ready, merge_history, new_record, read_record,
                                     write_record)
 from ..training.checkpoint import HISTORY_FILE
+from ..training.predictions import PREDICTIONS_FILE
 from .storage import trial_folder
 
 
@@ -23,6 +26,18 @@ def checkpoint_history(checkpoint) -> list[dict]:
             return json.loads(f.read())
     except (OSError, ValueError):
         return []  # a checkpoint from before history.json: its rows are in result.json
+
+
+def keep_predictions(checkpoint, folder) -> bool:
+    """Copy the checkpoint's predictions.npz (a trial's last checkpoint holds its chosen weights'
+    probabilities) beside the trial's record, where ensembles read it; False when it holds none."""
+    try:
+        with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{PREDICTIONS_FILE}") as f:
+            data = f.read()
+    except OSError:  # FileNotFoundError among them: a checkpoint before the trial's last
+        return False
+    location(folder).write_bytes(PREDICTIONS_FILE, data)
+    return True
 
 
 class TrialRecordCallback(tune.Callback):
@@ -55,6 +70,8 @@ class TrialRecordCallback(tune.Callback):
         # checkpoint as readers take it, a path or a URI: <experiment>/<trial>/checkpoint_NNNNNN.
         trial_dir, checkpoint_dir = checkpoint.path.rstrip("/").split("/")[-2:]
         self.record(trial)["checkpoint"] = str(self.experiment.join(trial_dir, checkpoint_dir))
+        if keep_predictions(checkpoint, trial_folder(trial)):
+            self.record(trial)["predictions"] = PREDICTIONS_FILE
         self.save(trial)
 
     def on_trial_complete(self, iteration, trials, trial, **info):

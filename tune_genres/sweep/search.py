@@ -9,6 +9,10 @@
              its study is kept in the experiment as optuna.log (optuna_study.py), and may start from
              earlier experiments' trials ([search] warm_start, warm_start.py)
 
+[search] repeats = K trains each configuration with K seeds: a grid's seed axis (as num_samples);
+a search's draws through Ray Tune's Repeater, which hands the searcher their mean
+(repeated_search.py; random search then draws with Optuna's RandomSampler).
+
 Tune saves the search algorithm's state in the experiment with its own, so --resume continues the
 search where it stopped.
 """
@@ -31,9 +35,9 @@ def searched_space(sweep: Sweep) -> dict:
 
 
 def tune_num_samples(sweep: Sweep) -> int:
-    """Tune's num_samples: a search's draws; a grid once, its repeats being its seed axis (Tune's own
-    repeats would train every point again with the same seed)."""
-    return 1 if sweep.algorithm == "grid" else sweep.search["num_samples"]
+    """Tune's num_samples: a search's trials (draws x repeats); a grid once, its repeats being its
+    seed axis (Tune's own repeats would train every point again with the same seed)."""
+    return 1 if sweep.algorithm == "grid" else sweep.trial_count
 
 
 def searcher_metric(sweep: Sweep) -> tuple[str, str]:
@@ -49,15 +53,21 @@ def search_algorithm(sweep: Sweep, max_concurrent: int, journal=None, warm_trial
     its study in `journal` (optuna_study.StudyJournal; None: in memory), begun with `warm_trials`."""
     if sweep.algorithm == "grid":
         return None
-    if sweep.algorithm == "random":
+    if sweep.algorithm == "random" and sweep.repeats == 1:
         from ray.tune.search import BasicVariantGenerator
 
         return BasicVariantGenerator(random_state=sweep.search["seed"], max_concurrent=max_concurrent)
     from ray.tune.search import ConcurrencyLimiter
 
     from .optuna_study import JournaledOptunaSearch
+    from .repeated_search import random_sampler, with_repeats
 
     metric, mode = searcher_metric(sweep)
-    searcher = JournaledOptunaSearch(metric=metric, mode=mode, seed=sweep.search["seed"], journal=journal,
-                                     warm_trials=warm_trials, study_name=journal.experiment.name if journal else None)
+    study = {"journal": journal, "warm_trials": warm_trials, "study_name": journal.experiment.name if journal else None}
+    if sweep.algorithm == "random":  # with repeats: a Searcher, which Tune's Repeater can wrap
+        searcher = JournaledOptunaSearch(metric=metric, mode=mode, sampler=random_sampler(sweep.search["seed"]), **study)
+    else:
+        searcher = JournaledOptunaSearch(metric=metric, mode=mode, seed=sweep.search["seed"], **study)
+    # The limiter outside the repeater: it counts trials, each repeat one.
+    searcher = with_repeats(searcher, sweep)
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent) if max_concurrent else searcher

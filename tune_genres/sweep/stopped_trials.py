@@ -1,10 +1,11 @@
 """Test scores for the trials ASHA stopped early, scored by the driver once the sweep ends.
 
-A trial scores its chosen weights itself when it finishes; one that the scheduler stops never
-gets there. Its checkpoints carry its best epoch's weights (it checkpoints at every ASHA rung,
+A trial scores its chosen weights itself when it finishes, or when its patience stops it on a
+plateau (it knows it is ending); one that the scheduler stops never gets there. Its checkpoints carry its best epoch's weights (it checkpoints at every ASHA rung,
 where a stop can come), so the driver scores them here: thresholds tuned on validation, then the
 test split once, into the trial's record (results/trial_record.py), its checkpoint's thresholds
-(for evaluate and predict) and its TensorBoard run.
+(for evaluate and predict), its TensorBoard run, and the probabilities behind them into
+predictions.npz beside the record (training/predictions.py), as a trial that finished keeps them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ..results.trials import trial_folders
 from ..training.checkpoint import load_checkpoint, rebuild_model, write_thresholds
 from ..training.data import ResidentSplit
 from ..training.features import score_head_checkpoint
-from ..training.selection import score_chosen
+from ..training.predictions import PREDICTIONS_FILE, predictions_bytes, split_index, with_probabilities
+from ..training.selection import Chosen, score_chosen
 from .trial_inputs import trial_inputs
 
 
@@ -49,11 +51,15 @@ def score_stopped_trials(experiment: ExperimentLocation, dataset: Dataset, input
             state = load_checkpoint(checkpoint)
             features = cached_features_of(state, inputs)
             if features is not None:
-                metrics, thresholds = score_head_checkpoint(state, features)
+                chosen = score_head_checkpoint(state, features)
             else:
-                metrics, thresholds = score_on_posters(state, dataset)
-            write_thresholds(checkpoint, thresholds)
-        record.update(scores=json_ready(metrics), thresholds=[float(t) for t in thresholds], test_scored_by="driver")
+                chosen = score_on_posters(state, dataset)
+            write_thresholds(checkpoint, chosen.thresholds)
+        metrics = chosen.metrics
+        predictions = with_probabilities(split_index(dataset_index(dataset)), chosen.val_probs, chosen.test_probs)
+        folder.write_bytes(PREDICTIONS_FILE, predictions_bytes(predictions))  # before the record that names it
+        record.update(scores=json_ready(metrics), thresholds=[float(t) for t in chosen.thresholds],
+                      test_scored_by="driver", predictions=PREDICTIONS_FILE)
         write_record(folder, record)
         if folder.is_local:  # on object storage the trial's own curves say it; a second events file would not sync
             with SummaryWriter(log_dir=str(folder.local_path)) as writer:
@@ -86,7 +92,14 @@ def cached_features_of(state: dict, inputs: dict | None) -> dict | None:
     return arrays if "features" in arrays else None
 
 
-def score_on_posters(state: dict, dataset: Dataset) -> tuple[dict, np.ndarray]:
+def dataset_index(dataset: Dataset) -> dict:
+    """What predictions.split_index reads of a trial's arrays, from the dataset itself (the rows a
+    trial scored are its split files' rows, cached features or posters alike)."""
+    return {"labels": dataset.labels, "ids": dataset.ids, "genres": dataset.genres,
+            "val": dataset.split("val"), "test": dataset.split("test")}
+
+
+def score_on_posters(state: dict, dataset: Dataset) -> Chosen:
     """The checkpoint's chosen weights, as a whole network, on the dataset's posters (on the CPU)."""
     meta = state["meta"]
     model = rebuild_model(state, state["best_model"] is not None).to(memory_format=torch.channels_last)

@@ -7,10 +7,12 @@ and the key.
     [grid]        lists; their cross product is the trials (learning rate x ratio x loss ...)
     [space]       or: lists and distributions ({loguniform = [1e-5, 1e-2]}, sweep/search_space.py)
     [search]      algorithm (grid | random | tpe), num_samples (draws; a grid's repeats, each with
-                  its own seed), seed, max_concurrent; warm_start (tpe: earlier experiments whose
-                  trials begin the study, sweep/warm_start.py)
+                  its own seed), repeats (seeds per configuration: train.seed + 0..K-1, and a
+                  searcher hears their mean; on a grid the same as num_samples), seed, max_concurrent;
+                  warm_start (tpe: earlier experiments whose trials begin the study, sweep/warm_start.py)
     [train]       fixed per-trial settings
-    [scheduler]   optional early stopping (ASHA)
+    [scheduler]   optional early stopping: ASHA (type = "asha"), and/or patience = N (a trial stops
+                  once its select_metric has not improved for N epochs)
     [resources]   per-trial CPUs/GPUs and concurrency (overridable on the command line)
     [run]         retries, checkpoints kept, the validation metric that selects (select_metric)
 """
@@ -128,6 +130,9 @@ SCHEDULER_KEYS: dict[str, Key] = {
     "metric": Key(str, None, choices=SELECTABLE),  # default: [run] select_metric
     "grace_period": Key(int, 5, low=1),
     "reduction_factor": Key(int, 3, low=2),
+    # Stop a trial once its select_metric (what chooses its best epoch) has not improved for this many
+    # epochs (training/selection.py: plateaued); None: never. With or without ASHA.
+    "patience": Key(int, None, low=1),
 }
 RESOURCE_KEYS: dict[str, Key] = {
     "cpus_per_trial": Key(float, 1.0, low=0.0, low_open=True, high=1024),
@@ -148,11 +153,17 @@ SEARCH_KEYS: dict[str, Key] = {
     "algorithm": Key(str, "grid", choices=ALGORITHMS),
     # trials drawn; for a grid, repeats of it: repeat i trains every grid point with seed train.seed + i
     "num_samples": Key(int, 1, low=1, high=100_000),
+    # each configuration trained with this many seeds (train.seed + 0..K-1); a searcher hears their
+    # mean (sweep/repeated_search.py); on a grid the same as num_samples
+    "repeats": Key(int, 1, low=1, high=1000),
     "seed": Key(int, 0, low=0),  # the same seed draws the same sequence of configurations
     "max_concurrent": Key(int, 0, low=0),  # 0: [resources] max_concurrent's
     # tpe: earlier experiments (folders, URIs, names in --storage) whose trials begin the study untrained
     "warm_start": Key(list, []),
 }
+# Keys added after sweeps had fingerprints: at their default they stay out of the fingerprint, so an
+# experiment started before them resumes.
+LATER_KEYS = {"scheduler": {"patience": None}, "search": {"repeats": 1, "warm_start": []}}
 SECTIONS: dict[str, dict[str, Key]] = {
     "grid": SPACE_KEYS,
     "space": SPACE_KEYS,
@@ -203,13 +214,14 @@ class Sweep:
 
     @property
     def repeats(self) -> int:
-        """How many times a grid trains each of its points (num_samples), each time with another seed;
-        1 for a search, whose num_samples are draws."""
-        return self.search["num_samples"] if self.algorithm == "grid" else 1
+        """How many seeds train each configuration: [search] repeats, or a grid's num_samples (never
+        both: check_repeats); a search's num_samples are its draws."""
+        return self.search["repeats"] * (self.search["num_samples"] if self.algorithm == "grid" else 1)
 
     def trial_values(self) -> dict[str, list]:
-        """Each listed key's values as the trials take them: the file's lists, and a repeated grid's
-        seed one per repeat (train.seed + i), so that repeats train differently and are told apart."""
+        """Each listed key's values as the trials take them: the file's lists, and a repeated
+        configuration's seed one per repeat (train.seed + i), so that repeats train differently and
+        are told apart (a search's repeats get theirs from sweep/repeated_search.py)."""
         if self.repeats == 1:
             return self.grid
         first = self.grid["seed"][0]
@@ -219,7 +231,7 @@ class Sweep:
     def trial_count(self) -> int:
         if self.algorithm == "grid":
             return math.prod(len(values) for values in self.trial_values().values())
-        return self.search["num_samples"]
+        return self.search["num_samples"] * self.repeats
 
     @property
     def ratios(self) -> list[int]:
@@ -237,11 +249,10 @@ class Sweep:
         """What the sweep trains, in 16 hex digits: a hash of its validated grid, training settings,
         scheduler and run settings (not its name, description or resources, which change no result),
         and its distributions and search when it has them."""
-        parts = [self.grid, self.train, self.scheduler, self.run]
-        # A warm start changes where the search begins, not what a trial trains (and leaves the
-        # fingerprints of sweeps without one as they were, so that their experiments still resume).
-        search = {k: v for k, v in self.search.items() if k != "warm_start"}
-        if self.distributions or search != {k: spec.default for k, spec in SEARCH_KEYS.items() if k != "warm_start"}:
+        scheduler, search = (without_later_defaults(name, section) for name, section in
+                             (("scheduler", self.scheduler), ("search", self.search)))
+        parts = [self.grid, self.train, scheduler, self.run]
+        if self.distributions or self.search != {k: spec.default for k, spec in SEARCH_KEYS.items()}:
             parts += [{k: d.as_list() for k, d in self.distributions.items()}, search]
         content = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(content.encode()).hexdigest()[:16]
@@ -258,6 +269,12 @@ class Sweep:
         """Keys with more than one value (lists, a repeated grid's seed) or a distribution: the ones a
         trial name and the HParams table show."""
         return [k for k, values in self.trial_values().items() if len(values) > 1] + list(self.distributions)
+
+
+def without_later_defaults(name: str, section: dict[str, Any]) -> dict[str, Any]:
+    """A section without the LATER_KEYS it holds at their defaults (what the fingerprint hashes)."""
+    later = LATER_KEYS.get(name, {})
+    return {k: v for k, v in section.items() if k not in later or v != later[k]}
 
 
 def _nearest(key: str, valid) -> str:
@@ -408,11 +425,17 @@ def check_combinations(path: Path, grid: dict[str, list]) -> None:
                        f"(loss = {grid['loss']!r}); use loss = \"bce\"")
 
 
-def check_repeats(path: Path, section: str, grid: dict[str, list], search: dict[str, Any]) -> None:
-    """A repeated grid gives each repeat its own seed: a seed listed in the grid as well would repeat
-    it twice over (and give two trials one seed)."""
-    if search["algorithm"] == "grid" and search["num_samples"] > 1 and len(grid["seed"]) > 1:
-        raise BadInput(f"{path}: [{section}] seed and [search] num_samples both repeat the grid; keep one")
+def check_repeats(path: Path, section: str, grid: dict[str, list], search: dict[str, Any],
+                  distributions: dict[str, Distribution]) -> None:
+    """Repeats give each repeat its own seed: a seed listed (or drawn) as well would repeat it twice
+    over (and give two trials one seed). On a grid, repeats and num_samples are one thing: one of them."""
+    is_grid = search["algorithm"] == "grid"
+    if is_grid and search["num_samples"] > 1 and search["repeats"] > 1:
+        raise BadInput(f"{path}: [search] repeats and num_samples both repeat the grid; keep one")
+    key = "num_samples" if is_grid and search["num_samples"] > 1 else "repeats"
+    if search[key] > 1 and (len(grid.get("seed", [])) > 1 or "seed" in distributions):
+        raise BadInput(f"{path}: [{section}] seed and [search] {key} both repeat "
+                       f"{'the grid' if is_grid else 'each configuration'}; keep one")
 
 
 def check_warm_start_key(path: Path, search: dict[str, Any]) -> None:
@@ -493,7 +516,7 @@ def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
         raise BadInput(f"{path}: {section_name}.{key} is a distribution, which a grid cannot enumerate: "
                        "set [search] algorithm = \"random\" or \"tpe\" (--set search.algorithm=random), or give a list")
     check_combinations(path, grid)
-    check_repeats(path, section_name, grid, search)
+    check_repeats(path, section_name, grid, search, distributions)
     check_warm_start_key(path, search)
     check_warmup(path, data, section_name, grid, train, distributions)
     sweep = Sweep(
@@ -515,8 +538,24 @@ def parse_sweep(data: dict, path: Path, text: str = "") -> Sweep:
 
 
 def check_scheduler(sweep: Sweep) -> None:
-    """ASHA's first cut must come before the trials' last epoch (Ray asserts it deep inside Tune)."""
-    grace = sweep.scheduler["grace_period"]
-    if sweep.scheduler["type"] == "asha" and grace > sweep.max_epochs:
+    """ASHA's first cut must come before the trials' last epoch (Ray asserts it deep inside Tune);
+    a patience must be able to stop some trial before its last epoch; ASHA does not cut a search's
+    repeats."""
+    grace, patience = sweep.scheduler["grace_period"], sweep.scheduler["patience"]
+    asha = sweep.scheduler["type"] == "asha"
+    if asha and grace > sweep.max_epochs:
         raise BadInput(f"{sweep.path}: scheduler.grace_period {grace} is past the last epoch ({sweep.max_epochs}): ASHA "
                        "would never cut; lower grace_period, or train more epochs")
+    # The earliest a plateau can end a trial: its first epoch best, then `patience` epochs without better.
+    longest = sweep.max_epochs
+    if patience is not None and 1 + patience >= longest:
+        lower = f"lower patience (to {longest - 2} at most)" if longest > 2 else "lower patience"
+        raise BadInput(f"{sweep.path}: scheduler.patience {patience} can never stop a trial: the longest trains "
+                       f"{longest} epochs, so even one whose first epoch stays its best reaches its last epoch first; "
+                       f"{lower} or train more epochs")
+    if asha and sweep.algorithm != "grid" and sweep.search["repeats"] > 1:
+        # Ray's Repeater averages whatever each repeat ended with: ASHA would cut a configuration's
+        # seeds one by one, and the searcher would learn from a mean of cut and finished ones.
+        raise BadInput(f"{sweep.path}: [search] repeats {sweep.search['repeats']} with scheduler.type = \"asha\": ASHA "
+                       "would cut a configuration's seeds one by one and the searcher would hear a mean of cut and "
+                       "finished ones; drop one of them (scheduler.patience stops trials and keeps repeats)")

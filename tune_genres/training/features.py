@@ -19,7 +19,7 @@ from torch import nn
 from ..models.registry import create_head
 from .data import ResidentSplit, epoch_order
 from .loop import EVAL_BATCH
-from .selection import score_chosen
+from .selection import Chosen, score_chosen
 
 # What a cached feature matrix was computed by (sweep/feature_cache.py keys the file by it): bump
 # it whenever extract_features, a body's forward or the ImageNet weights' loading changes what a
@@ -89,8 +89,8 @@ def head_from_checkpoint(state: dict, best: bool = True) -> nn.Module:
     return head.eval()
 
 
-def score_head_checkpoint(state: dict, arrays: dict, device: torch.device | str = "cpu") -> tuple[dict[str, float], np.ndarray]:
-    """(metrics, per-genre thresholds) of a head-only checkpoint's chosen weights (the best epoch's;
+def score_head_checkpoint(state: dict, arrays: dict, device: torch.device | str = "cpu") -> Chosen:
+    """The metrics, per-genre thresholds and probabilities of a head-only checkpoint's chosen weights (the best epoch's;
     its latest where it kept none) on cached features: `arrays` as a trial gets them (features,
     labels, the val and test rows). Thresholds tuned on validation, then the test split scored once,
     as a trial scores itself at its end (selection.score_chosen): no poster goes through the body."""

@@ -64,3 +64,19 @@ def probabilities(name: str, logits: torch.Tensor) -> torch.Tensor:
     """What the loss treats as the model's output: softmax for cce (sums to 1), sigmoid for bce."""
     check_loss(name)
     return torch.softmax(logits, dim=1) if name == "cce" else torch.sigmoid(logits)
+
+
+# Keras' epsilon: probabilities are clipped to [EPS, 1 - EPS] before their log, so a confident
+# mistake (a float32 sigmoid rounds to exactly 1) costs a large loss rather than an infinite one.
+EPS = 1e-7
+
+
+def loss_of_probabilities(name: str, probs: np.ndarray, targets: np.ndarray) -> float:
+    """The loss `name` of probabilities rather than logits (an ensemble's mean has no logits): the
+    same reductions as above, up to the clipping."""
+    check_loss(name)
+    p = np.clip(np.asarray(probs, dtype=np.float64), EPS, 1 - EPS)
+    y = np.asarray(targets, dtype=np.float64)
+    if name == "cce":
+        return float(-(y * np.log(p)).sum(axis=1).mean())
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())

@@ -7,7 +7,10 @@ weights beside the latest ones. Every `checkpoint_every` epochs, at each epoch i
 `checkpoint_epochs` (ASHA's rungs, where it may stop the trial) and at the end the report carries
 a checkpoint directory holding both. The last report adds the test split's metrics: test_* of
 the best epoch's weights, scored once (selection.score_chosen), last_test_* of the last epoch's,
-and `thresholds`, the per-genre decision thresholds tuned on validation for the chosen weights.
+and `thresholds`, the per-genre decision thresholds tuned on validation for the chosen weights;
+its checkpoint holds those weights' val and test probabilities too (predictions.py).
+With a `patience`, a trial whose select_metric has not improved for that many epochs ends there,
+scored as at its last epoch, its last row saying `stopped_on_plateau`.
 
 run_trial reads as its steps, each a function below it in the order it calls them:
 build_trial, resume_trial, set_arithmetic, then per epoch train_epoch, keep_if_best,
@@ -36,8 +39,9 @@ from .loop import lr_factor, make_optimizer, predict_split, set_epoch_lr, train_
 from .losses import balanced_pos_weight
 from .metrics import compute_metrics, prefixed
 from .precision import compile_for_training, trial_precision, use_precision
+from .predictions import split_index, with_probabilities, write_predictions
 from .rng import generator_state, make_generator, seed_everything, set_rng_state
-from .selection import DEFAULT_SELECT_METRIC, improves, score_chosen
+from .selection import DEFAULT_SELECT_METRIC, STOPPED_ON_PLATEAU, improves, plateaued, score_chosen
 
 # report(metrics, checkpoint_dir=None): checkpoint_dir, when given, exists only during the call.
 Report = Callable[..., None]
@@ -70,11 +74,18 @@ def run_trial(
     for epoch in range(trial.start_epoch + 1, epochs + 1):
         metrics = train_epoch(trial, epoch)
         keep_if_best(trial, metrics)
-        thresholds = None
-        if epoch == epochs:
-            scores, thresholds = score_at_end(trial.model, trial.best_weights, trial.val, trial.test, config)
+        thresholds = predictions = None
+        on_plateau = epoch < epochs and plateaued(epoch, trial.best["epoch"], config.get("patience"))
+        if on_plateau:
+            metrics[STOPPED_ON_PLATEAU] = True  # the record's status says so (results/trial_record.py)
+        if epoch == epochs or on_plateau:
+            scores, chosen = score_at_end(trial.model, trial.best_weights, trial.val, trial.test, config)
+            thresholds = chosen.thresholds
+            predictions = with_probabilities(trial.rows_index, chosen.val_probs, chosen.test_probs)
             metrics.update(scores, thresholds=[float(t) for t in thresholds])
-        checkpoint_and_report(trial, metrics, report, thresholds)
+        checkpoint_and_report(trial, metrics, report, thresholds, predictions)
+        if on_plateau:
+            return
 
 
 def no_best(select: str) -> dict:
@@ -93,6 +104,7 @@ class Trial:
     val: ResidentSplit | FeatureSplit
     test: ResidentSplit | FeatureSplit
     val_labels: np.ndarray  # the validation split's labels, as the metrics take them
+    rows_index: dict  # the val and test rows' dataset rows, ids and labels, for the kept predictions
     generator: torch.Generator  # shuffles (and augments) the training split
     pos_weight: torch.Tensor | None  # bce's per-genre weights, or None
     meta: dict  # what every checkpoint records besides the weights
@@ -127,7 +139,7 @@ def build_trial(config: dict, arrays: dict, device: torch.device, pretrained: di
         pos_weight = balanced_pos_weight(arrays["labels"][arrays["train"]]).to(device)
     select = config.get("select_metric", DEFAULT_SELECT_METRIC)
     return Trial(config=config, model=model, optimizer=optimizer, train=train, val=val, test=test,
-                 val_labels=arrays["labels"][arrays["val"]], generator=make_generator(config["seed"]),
+                 val_labels=arrays["labels"][arrays["val"]], rows_index=split_index(arrays), generator=make_generator(config["seed"]),
                  pos_weight=pos_weight, meta=checkpoint_meta(config, arrays, model_config, select), select=select,
                  device=device, best=no_best(select))
 
@@ -243,27 +255,30 @@ def keep_if_best(trial: Trial, metrics: dict) -> None:
 
 
 def score_at_end(model, best_weights: dict | None, val, test, config: dict):
-    """At the trial's end: (metrics, thresholds). The chosen weights, the best epoch's (the last's
-    when no epoch scored a finite value), get thresholds tuned on validation and the test split
-    scored once (test_*); the last epoch's weights are scored too, for comparison only (last_test_*)."""
+    """At the trial's end: (metrics, the chosen weights scored: selection.Chosen). The chosen
+    weights, the best epoch's (the last's when no epoch scored a finite value), get thresholds tuned
+    on validation and the test split scored once (test_*); the last epoch's weights are scored too,
+    for comparison only (last_test_*)."""
     last_loss, last_probs = predict_split(model, test, config["loss"])
     test_labels = test.labels.cpu().numpy()
     metrics = {"last_test_loss": last_loss, **prefixed("last_test", compute_metrics(last_probs, test_labels, config["threshold"]))}
     chosen = copy.deepcopy(model)
     chosen.load_state_dict(best_weights if best_weights is not None else model.state_dict())
-    scores, thresholds = score_chosen(chosen, val, test, config["loss"], config["threshold"])
-    return {**metrics, **scores}, thresholds
+    scored = score_chosen(chosen, val, test, config["loss"], config["threshold"])
+    return {**metrics, **scored.metrics}, scored
 
 
-def checkpoint_and_report(trial: Trial, metrics: dict, report: Report, thresholds=None) -> None:
+def checkpoint_and_report(trial: Trial, metrics: dict, report: Report, thresholds=None, predictions=None) -> None:
     """Add the row to the history and report it: with a checkpoint at the end, every
-    checkpoint_every epochs and at each of checkpoint_epochs (ASHA's rungs); without one otherwise."""
+    checkpoint_every epochs and at each of checkpoint_epochs (ASHA's rungs); without one otherwise.
+    The last checkpoint carries the chosen weights' predictions (predictions.py) beside its file."""
     config, epoch = trial.config, metrics["epoch"]
     # Wall-clock end of the epoch (Tune keeps a reported timestamp): rows from the checkpoint's
     # history and from result.json then say when they happened alike.
     metrics["timestamp"] = time.time()
     trial.history.append(dict(metrics))
-    due = (epoch == config["epochs"] or epoch % config["checkpoint_every"] == 0
+    # thresholds: the trial's end (its last epoch, or a plateau's), where its test scores are
+    due = (thresholds is not None or epoch % config["checkpoint_every"] == 0
            or epoch in set(config.get("checkpoint_epochs", ())))
     if not due:
         report(metrics)
@@ -272,4 +287,6 @@ def checkpoint_and_report(trial: Trial, metrics: dict, report: Report, threshold
         save_checkpoint(directory, model=trial.model, optimizer=trial.optimizer, epoch=epoch, best=trial.best,
                         generator_state=generator_state(trial.generator), meta=trial.meta, history=trial.history,
                         best_model=trial.best_weights, thresholds=thresholds)
+        if predictions is not None:
+            write_predictions(directory, predictions)
         report(metrics, checkpoint_dir=directory)

@@ -1,7 +1,7 @@
 """Every sweep file in sweeps/ run as a user runs it: `tune-genres sweep FILE --dataset D --storage S
 --name X --quiet --set ...`, then `tune-genres report` on it, then `tune-genres compare` over all of
 them. On a tiny dataset, shortened with --set only where it must be (epochs, checkpoints, ASHA's
-first rung), each keeps its own search algorithm, num_samples and scheduler: a 50-trial random
+first rung, a patience), each keeps its own search algorithm, num_samples and scheduler: a 50-trial random
 search draws 50 trials. A file added to sweeps/ is picked up without editing this test."""
 
 from __future__ import annotations
@@ -24,16 +24,20 @@ ALL_RATIOS = (30, 44, 58, 72, 86, 100)
 
 def shortening(sweep_file: Path) -> list[str]:
     """The --set arguments that make a shipped sweep quick: 1 epoch (3 under ASHA, its first rung
-    at 1, so that it stops some trials: Ray refuses a grace period past the last epoch; 1 more
-    than a warm-up the file has), a checkpoint every epoch."""
+    at 1, so that it stops some trials: Ray refuses a grace period past the last epoch; 3 with a
+    patience, then 1, so that it may stop one: a longer one is refused; 1 more than a warm-up the
+    file has), a checkpoint every epoch."""
     content = tomllib.loads(sweep_file.read_text())
     asha = content.get("scheduler", {}).get("type") == "asha"
+    patience = "patience" in content.get("scheduler", {})
     warmup = content.get("train", {}).get("warmup_epochs", 0)
-    epochs = max(3 if asha else 1, warmup + 1)
+    epochs = max(3 if asha or patience else 1, warmup + 1)
     swept = next((s for s in ("grid", "space") if "epochs" in content.get(s, {})), None)
     sets = [f"{swept}.epochs=[{epochs}]" if swept else f"train.epochs={epochs}", "train.checkpoint_every=1"]
     if asha:
         sets.append("scheduler.grace_period=1")
+    if patience:
+        sets.append("scheduler.patience=1")
     return sets
 
 
@@ -77,7 +81,7 @@ def test_a_shipped_sweep_runs_every_trial_and_is_reported(sweep_file, run_shippe
     assert main(["report", str(exp)]) == 0
     rows = results(exp)
     assert len(rows) == shipped.trial_count and len({r["trial"] for r in rows}) == len(rows)
-    assert {r["status"] for r in rows} <= {"finished", "stopped early"}, sorted({r["status"] for r in rows})
+    assert {r["status"] for r in rows} <= {"finished", "stopped early", "stopped on plateau"}, sorted({r["status"] for r in rows})
     assert all(r["test_map"] for r in rows), "a trial's chosen weights were never scored on test"
     if shipped.scheduler["type"] == "asha" and len(rows) >= 3 * shipped.scheduler["reduction_factor"]:
         assert any(r["status"] == "stopped early" for r in rows), "ASHA stopped no trial"

@@ -59,6 +59,8 @@ def test_a_sweep_on_s3_keeps_its_experiment_there_and_no_secret_anywhere(s3, dat
         assert record["test_scored_by"] == "trial" and 0 <= record["scores"]["test_map"] <= 1
         assert record["checkpoint"].startswith(f"{storage}/small/{name}/checkpoint_")
         assert f"exps/small/{name}/{record['checkpoint'].rsplit('/', 1)[1]}/checkpoint.pt" in objects
+        # The chosen weights' predictions, copied beside the record for ensembles.
+        assert record["predictions"] == "predictions.npz" and f"exps/small/{name}/predictions.npz" in objects
     assert "| lr \\ ratio | 30% |" in objects["exps/small/results.md"].decode()
 
     # Nothing of the experiment on this disk: not here, not in the default storage.
@@ -84,6 +86,15 @@ def test_a_sweep_on_s3_keeps_its_experiment_there_and_no_secret_anywhere(s3, dat
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert f"measured on {dataset}, split test:" in evaluated.stdout
     assert secret not in reported.stdout + reported.stderr + evaluated.stdout + evaluated.stderr
+
+    # An ensemble of its trials, written into the experiment in the bucket; evaluate takes its URI.
+    ensembled = run(["ensemble", f"{storage}/small", "--size", "3", "--bootstrap", "0"], tmp_path)
+    assert ensembled.returncode == 0, ensembled.stderr[-2000:]
+    assert "exps/small/ensemble/ensemble.json" in s3.objects()
+    evaluated = run(["evaluate", f"{storage}/small/ensemble", str(dataset), "--bootstrap", "0"], tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert evaluated.stdout.startswith(f"ensemble {storage}/small/ensemble: the mean of ")
+    assert secret not in ensembled.stdout + ensembled.stderr + evaluated.stdout + evaluated.stderr
 
 
 def test_a_driver_killed_on_s3_resumes_with_every_trial_once(s3, dataset, tmp_path):

@@ -78,3 +78,29 @@ def test_augmenting_a_frozen_body_says_it_turns_the_feature_cache_off(tmp_path):
     assert cached_keys(Sweep.from_dict(heads)) == [("efficientnet_lite0", 30, 1.0)] and uncached_notes(Sweep.from_dict(heads)) == []
     flipped = Sweep.from_dict({**heads, "train": {**heads["train"], "augment": "flip"}})
     assert cached_keys(flipped) == [] and "no cached features for them" in uncached_notes(flipped)[0]
+
+
+def test_heads_asha_stopped_keep_their_predictions_and_ensemble_with_their_bodies_put_back(dataset, ray_local, tmp_path, capsys):
+    import json
+
+    from tune_genres.training.metrics import compute_metrics
+    from tune_genres.training.predictions import PREDICTIONS_FILE, predictions_from_bytes
+
+    (tmp_path / "heads.toml").write_text(
+        HEADS.replace("lr = [1e-2, 1e-3]", "lr = [1e-2, 1e-3, 1e-4, 1e-5]").replace("epochs = 3", "epochs = 4")
+        + "checkpoint_every = 2\n[scheduler]\ntype = 'asha'\ngrace_period = 1\nreduction_factor = 2\n")
+    assert sweep(tmp_path / "heads.toml", dataset, tmp_path / "exps", "heads") == 0
+    exp = tmp_path / "exps" / "heads"
+    records = [json.loads(p.read_text()) for p in exp.glob("*/trial.json")]
+    assert {r["test_scored_by"] for r in records} == {"trial", "driver"}  # the driver scored heads on the cached features
+    for record in records:
+        kept = predictions_from_bytes((exp / record["trial"] / record["predictions"]).read_bytes(), record["trial"])
+        assert record["predictions"] == PREDICTIONS_FILE
+        assert compute_metrics(kept["test_probs"], kept["test_labels"])["map"] == pytest.approx(record["scores"]["test_map"], abs=1e-6)
+    assert main(["ensemble", str(exp), "--size", "3", "--bootstrap", "0"]) == 0
+    ensemble = json.loads((exp / "ensemble" / "ensemble.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", str(exp / "ensemble"), str(dataset), "--bootstrap", "0", "--out", str(tmp_path / "e.json")]) == 0
+    evaluated = json.loads((tmp_path / "e.json").read_text())
+    # The heads' bodies put back score the posters as the cached features did: the test scores the ensemble reported.
+    assert evaluated["metrics"] == pytest.approx(ensemble["test"]["ensemble"]["metrics"], abs=1e-4)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tune_genres.training.losses import LOSSES, loss_fn, probabilities
+from tune_genres.training.losses import LOSSES, loss_fn, loss_of_probabilities, probabilities
 
 
 def test_cce_keras_semantics_unnormalised_multi_hot():
@@ -37,6 +37,17 @@ def test_probabilities_softmax_for_cce_sigmoid_for_bce():
     logits = torch.tensor([[0.0, math.log(3)]])
     assert probabilities("cce", logits)[0].tolist() == pytest.approx([0.25, 0.75])
     assert probabilities("bce", logits)[0].tolist() == pytest.approx([0.5, 0.75])
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_the_loss_of_probabilities_is_the_loss_of_their_logits(name):
+    # An ensemble's mean probabilities have no logits: the same loss, from the probabilities.
+    logits = torch.tensor([[0.0, math.log(2), math.log(5)], [0.0, -1.0, 2.0]])
+    targets = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    probs = probabilities(name, logits).numpy()
+    assert loss_of_probabilities(name, probs, targets.numpy()) == pytest.approx(loss_fn(name)(logits, targets).item(), rel=1e-6)
+    # A confident mistake costs a large loss, not an infinite one.
+    assert math.isfinite(loss_of_probabilities(name, [[1.0, 0.0, 0.0]], [[0, 1, 0]]))
 
 
 def test_unknown_loss_names_the_choices():

@@ -21,6 +21,7 @@ from tune_genres.training.data import trial_arrays
 from tune_genres.training.features import extract_features
 from tune_genres.training.loop import lr_factor, make_optimizer
 from tune_genres.training.losses import balanced_pos_weight, loss_fn
+from tune_genres.training.predictions import PREDICTIONS_FILE, predictions_from_bytes
 from tune_genres.training.trial import run_trial
 
 CONFIG = {
@@ -167,7 +168,9 @@ def test_a_head_checkpoint_scores_on_cached_features_as_the_trial_scored_itself(
     from tune_genres.training.features import score_head_checkpoint
 
     rows, checkpoint = train(cached_arrays, tmp_path / "head")
-    metrics, thresholds = score_head_checkpoint(load_checkpoint(checkpoint), cached_arrays)
+    metrics, thresholds, val_probs, test_probs = score_head_checkpoint(load_checkpoint(checkpoint), cached_arrays)
+    kept = predictions_from_bytes((checkpoint / PREDICTIONS_FILE).read_bytes(), "kept")
+    assert np.allclose(val_probs, kept["val_probs"], atol=1e-6) and np.allclose(test_probs, kept["test_probs"], atol=1e-6)
     assert metrics["test_map"] == pytest.approx(rows[-1]["test_map"], abs=1e-6)
     assert metrics["test_f1_macro_tuned"] == pytest.approx(rows[-1]["test_f1_macro_tuned"], abs=1e-6)
     assert [float(t) for t in thresholds] == pytest.approx(rows[-1]["thresholds"])

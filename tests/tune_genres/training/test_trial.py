@@ -16,6 +16,8 @@ from tune_genres.cli import main
 from tune_genres.results.evaluate import evaluate
 from tune_genres.training.checkpoint import load_checkpoint
 from tune_genres.training.data import trial_arrays
+from tune_genres.training.metrics import compute_metrics, tune_thresholds
+from tune_genres.training.predictions import PREDICTIONS_FILE, predictions_from_bytes
 from tune_genres.training.trial import run_trial
 
 CONFIG = {
@@ -77,6 +79,23 @@ def test_the_last_row_carries_the_thresholds_tuned_for_the_chosen_weights(traine
     thresholds = rows[-1]["thresholds"]
     assert len(thresholds) == 3 and all(isinstance(t, float) for t in thresholds)
     assert thresholds == load_checkpoint(checkpoints[6])["thresholds"]
+
+
+def test_the_last_checkpoint_keeps_the_chosen_weights_probabilities_in_the_splits_row_order(trained):
+    dataset, rows, checkpoints = trained
+    assert not (checkpoints[3] / PREDICTIONS_FILE).exists()  # chosen weights are scored once, at the end
+    kept = predictions_from_bytes((checkpoints[6] / PREDICTIONS_FILE).read_bytes(), "kept")
+    ds = open_dataset(dataset)
+    assert list(kept["genres"]) == ds.genres
+    for split in ("val", "test"):
+        assert (kept[f"{split}_rows"] == ds.split(split)).all()
+        assert list(kept[f"{split}_ids"]) == [str(i) for i in np.asarray(ds.ids)[ds.split(split)]]
+        assert (kept[f"{split}_labels"] == ds.labels[ds.split(split)]).all()
+        assert kept[f"{split}_probs"].dtype == np.float32 and kept[f"{split}_probs"].shape == (len(ds.split(split)), 3)
+    # They are what chose and what was scored: the best epoch's val_map, the test scores, the thresholds.
+    assert compute_metrics(kept["val_probs"], kept["val_labels"])["map"] == rows[-1]["best_val_map"]
+    assert compute_metrics(kept["test_probs"], kept["test_labels"])["map"] == pytest.approx(rows[-1]["test_map"], abs=1e-12)
+    assert tune_thresholds(kept["val_probs"], kept["val_labels"]).tolist() == rows[-1]["thresholds"]
 
 
 def test_a_resumed_trial_s_best_weights_are_read_onto_the_cpu_wherever_the_rest_goes(trained):
