@@ -267,8 +267,10 @@ def plot(args, runs, summary, path: Path, on: str) -> None:
     ax.set(xlabel="epochs trained, all trials (log)", ylabel=f"best {args.select} so far",
            title=f"Head search on Lite0 features, {args.trials} trials, {len(summary['seeds'])} seeds (mean, range)")
     ax.legend(fontsize=8, loc="lower right")
-    fig.text(0.01, 0.005, on, fontsize=6, color="grey")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    import textwrap
+
+    fig.text(0.01, 0.005, textwrap.fill(on, 150), fontsize=5.5, color="grey")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     print(f"Plot: {path}")
@@ -291,9 +293,27 @@ def write_figures(args, runs, partial: bool = False, summary: dict | None = None
     if finished == 0:
         return
     summary = summary or summarise(args, {s: r[:finished] for s, r in runs.items()})
-    write_json(args.json, "search_efficiency_heads", partial=partial, measured_on=on, select=args.select,
+    settings = {k: getattr(args, k) for k in ("select", "trials", "scales", "min_epochs", "max_epochs", "grace", "concurrent")}
+    write_json(args.json, "search_efficiency_heads", partial=partial, measured_on=on, settings=settings,
                summary=summary, runs={s: [{k: v for k, v in r.items() if k != "arrivals"} for r in rs]
                                       for s, rs in runs.items()})
+
+
+def replot(args) -> None:
+    """The tables and plot again from a --json file, a partial one (a run cut short) included: the
+    seeds every strategy finished."""
+    import json
+
+    saved = json.loads(args.replot.read_text())
+    for key, value in saved["settings"].items():
+        setattr(args, key, value)
+    runs = saved["runs"]
+    finished = min(len(r) for r in runs.values())
+    runs = {s: r[:finished] for s, r in runs.items()}
+    summary = summarise(args, runs)
+    on = saved["measured_on"] or f"{'partial run: ' if saved['partial'] else ''}{finished} seeds finished, {saved['date']}"
+    print_tables(args, runs, summary, on)
+    plot(args, runs, summary, args.plot or Path("search-efficiency-heads.png"), on)
 
 
 def main(args, dataset: Path | None, tmp: Path, storage: Path | None = None) -> None:

@@ -131,6 +131,7 @@ def main() -> None:
     heads.add_argument("--max-epochs", type=int, help="the most, and ASHA's max_t (default 30, --quick 6)")
     heads.add_argument("--scales", help="input_scale choices, comma-separated (default 1,2,3; --quick 1)")
     heads.add_argument("--storage", type=Path, help="keep the experiments here (default: a temporary folder)")
+    heads.add_argument("--replot", type=Path, help="no run: the tables and plot from this --json file (a partial one too)")
     args = parser.parse_args()
     if args.heads:
         heads_main(args)
@@ -215,6 +216,9 @@ def main() -> None:
 def heads_main(args) -> None:
     import head_race  # this folder is on sys.path
 
+    if args.replot:
+        head_race.replot(args)
+        return
     if args.dataset is None and not args.quick:
         raise SystemExit("search_efficiency.py --heads: give --dataset DIR, the real posters built at 58% "
                          "(benchmarks/README.md, 'Search efficiency'), or --quick for generated posters")
