@@ -166,7 +166,11 @@ def main() -> None:
                 walls[strategy].append(time.perf_counter() - started)
                 curves[strategy].append(curve(Path(results.path), args.select))
                 print(f"{strategy} seed {seed}: {len(curves[strategy][-1])} epochs, best {args.select} "
-                      f"{at(curves[strategy][-1], 10**9):.3f}, {walls[strategy][-1]:.0f} s", flush=True)
+                      f"{at(curves[strategy][-1], 10**9):.3f}, {walls[strategy][-1]:.0f} s "
+                      f"({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.1f})", flush=True)
+                if args.json:  # what finished so far, in case the run is cut short
+                    write_json(args.json, "search_efficiency", partial=True, ratios=ratios, epochs=epochs,
+                               select=args.select, curves=curves, walls=walls)
         ray.shutdown()
 
     budget = len(GRID_LRS) * len(ratios) * epochs
