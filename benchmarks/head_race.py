@@ -304,14 +304,20 @@ def replot(args) -> None:
     seeds every strategy finished."""
     import json
 
-    saved = json.loads(args.replot.read_text())
-    for key, value in saved["settings"].items():
-        setattr(args, key, value)
-    runs = saved["runs"]
-    finished = min(len(r) for r in runs.values())
-    runs = {s: r[:finished] for s, r in runs.items()}
+    runs: dict[str, list[dict]] = {s: [] for s in STRATEGIES}
+    notes = []
+    for path in args.replot:  # several files: their seeds together (runs with other --first-seed)
+        saved = json.loads(path.read_text())
+        if any(saved["settings"][k] != v for k, v in vars(args).items() if k in saved["settings"] and path != args.replot[0]):
+            raise SystemExit(f"{path}: its settings differ from {args.replot[0]}'s: {saved['settings']}")
+        for key, value in saved["settings"].items():
+            setattr(args, key, value)
+        finished = min(len(r) for r in saved["runs"].values())
+        for strategy in STRATEGIES:
+            runs[strategy] += saved["runs"][strategy][:finished]
+        notes.append(saved["measured_on"] or f"partial run of {saved['date']}: {finished} seeds finished")
     summary = summarise(args, runs)
-    on = saved["measured_on"] or f"{'partial run: ' if saved['partial'] else ''}{finished} seeds finished, {saved['date']}"
+    on = "; ".join(notes)
     print_tables(args, runs, summary, on)
     plot(args, runs, summary, args.plot or Path("search-efficiency-heads.png"), on)
 

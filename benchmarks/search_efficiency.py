@@ -131,7 +131,8 @@ def main() -> None:
     heads.add_argument("--max-epochs", type=int, help="the most, and ASHA's max_t (default 30, --quick 6)")
     heads.add_argument("--scales", help="input_scale choices, comma-separated (default 1,2,3; --quick 1)")
     heads.add_argument("--storage", type=Path, help="keep the experiments here (default: a temporary folder)")
-    heads.add_argument("--replot", type=Path, help="no run: the tables and plot from this --json file (a partial one too)")
+    heads.add_argument("--replot", type=Path, nargs="+", help="no run: the tables and plot from these --json files "
+                       "(partial ones too; several: their seeds together)")
     args = parser.parse_args()
     if args.heads:
         heads_main(args)
