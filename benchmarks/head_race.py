@@ -246,32 +246,46 @@ def print_tables(args, runs, summary, on: str) -> None:
 
 
 def plot(args, runs, summary, path: Path, on: str) -> None:
+    """Left: the whole curves (mean and range over seeds); right: the same from a tenth of random's
+    epochs on, its y axis on the last few thousandths, where the searches part. Dotted: a third of
+    random's epochs (the aim's budget); dashed: random's best, mean over seeds."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for strategy in STRATEGIES:
-        curves = [r["curve"] for r in runs[strategy][: len(summary["seeds"])]]
-        if not curves:
-            continue
-        xs = range(1, max(len(c) for c in curves) + 1)
-        values = [[at(c, x) for c in curves] for x in xs]
-        line = ax.plot(xs, [statistics.mean(v) for v in values], label=LABELS[strategy], lw=1.6)[0]
-        ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.15)
+    seeds = len(summary["seeds"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
     third = summary["random_epochs_mean"] / 3
-    ax.axvline(third, color="grey", ls=":", lw=1)
-    ax.text(third, ax.get_ylim()[0], " 1/3 of random's epochs", color="grey", fontsize=8, va="bottom")
-    ax.set_xscale("log")
-    ax.set(xlabel="epochs trained, all trials (log)", ylabel=f"best {args.select} so far",
-           title=f"Head search on Lite0 features, {args.trials} trials, {len(summary['seeds'])} seeds (mean, range)")
-    ax.legend(fontsize=8, loc="lower right")
-    import textwrap
-
-    fig.text(0.01, 0.005, textwrap.fill(on, 150), fontsize=5.5, color="grey")
+    random_best = statistics.mean(r["best"] for r in runs["random"][:seeds])
+    for i, ax in enumerate(axes):
+        zoomed = i == 1
+        for strategy in STRATEGIES:
+            curves = [r["curve"] for r in runs[strategy][:seeds]]
+            if not curves:
+                continue
+            xs = range(1, max(len(c) for c in curves) + 1)
+            values = [[at(c, x) for c in curves] for x in xs]
+            line = ax.plot(xs, [statistics.mean(v) for v in values], label=LABELS[strategy], lw=1.5)[0]
+            ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(),
+                            alpha=0.08 if zoomed else 0.15)
+        ax.axvline(third, color="grey", ls=":", lw=1)
+        ax.axhline(random_best, color="grey", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set(xlabel="epochs trained, all trials (log)", ylabel=f"best {args.select} so far")
+        if zoomed:
+            ax.set_xlim(summary["random_epochs_mean"] / 10, None)
+            ax.set_ylim(random_best - 0.012, random_best + 0.008)
+            ax.set_title("zoomed: from 1/10 of random's epochs", fontsize=9)
+        else:
+            ax.set_title(f"Head search on Lite0 features: {args.trials} trials, {seeds} seeds (mean, range)", fontsize=9)
+            ax.legend(fontsize=7, loc="lower right")
+    axes[1].text(third, axes[1].get_ylim()[1], " 1/3 of random's epochs", color="grey", fontsize=7, va="top")
+    fig.text(0.01, 0.005, textwrap.fill(on, 190), fontsize=5.5, color="grey")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     print(f"Plot: {path}")
 
