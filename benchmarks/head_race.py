@@ -158,6 +158,8 @@ def run(args, dataset: Path, storage: Path) -> dict:
                 outcome = run_sweep(sweep, SweepOptions(dataset=dataset, storage=str(storage), name=name, verbose=0,
                                                         callbacks=[probe]))
             wall = time.perf_counter() - started
+            if outcome.interrupted:  # Ctrl-C (Tune takes it, and the driver stops the sweep in good order)
+                raise KeyboardInterrupt(f"{name} was interrupted; the seeds finished before it stand in --json")
             curve = best_so_far([v for *_, v in probe.rows], lower)
             trials = {t for t, *_ in probe.rows}
             precision = read_precision(Path(outcome.path))
