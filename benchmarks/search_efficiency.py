@@ -19,6 +19,16 @@ to reach the grid's best (same seed) as a fraction of the grid's epochs.
 
     .venv/bin/python benchmarks/search_efficiency.py [--dataset DIR] [--seeds 3] [--epochs N] [--ratios 30,44]
         [--quick] [--json PATH] [--plot PNG]
+
+--heads races random search, TPE, TPE + ASHA with ASHA's cuts told to Optuna as PRUNED (the
+product) and TPE + ASHA as Ray Tune does it (every trial COMPLETE) on a frozen EfficientNet-Lite0's
+cached features of the real posters (head_race.py says how):
+
+    .venv/bin/python benchmarks/search_efficiency.py --heads --dataset DIR [--seeds 5] [--trials 60]
+        [--grace 1] [--storage DIR] [--quick] [--json PATH] [--plot PNG]
+
+DIR is the study's posters built at 58% (benchmarks/README.md, "Search efficiency", says how);
+--heads --quick needs none: 400 generated posters, input_scale 1 only, 6 trials of 2-6 epochs.
 """
 
 from __future__ import annotations
@@ -102,16 +112,33 @@ def print_reach(curves: dict[str, list[list[float]]], budget: int, select: str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, help="built dataset (default: generated synthetic posters)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per strategy (default 3)")
+    parser.add_argument("--seeds", type=int, help="seeds per strategy (default 3; --heads 5, --heads --quick 1)")
     parser.add_argument("--epochs", type=int, help="epochs per trial (default 10, --quick 3)")
     parser.add_argument("--ratios", help="the grid's ratios, comma-separated (default: the dataset's first three)")
     parser.add_argument("--concurrent", type=int, default=2, help="trials at a time (default 2)")
     parser.add_argument("--select", default="val_map", help="the validation metric that selects (default val_map)")
     parser.add_argument("--quick", action="store_true", help="600 generated posters at 30 and 44%%, 3 epochs a trial")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    parser.add_argument("--plot", type=Path, help="the curves as a PNG (default: search-efficiency.png here)")
+    parser.add_argument("--plot", type=Path, help="the curves as a PNG (default: search-efficiency.png here, "
+                        "search-efficiency-heads.png with --heads)")
+    heads = parser.add_argument_group("--heads: the race on cached EfficientNet-Lite0 features (head_race.py)")
+    heads.add_argument("--heads", action="store_true", help="random vs TPE vs TPE + ASHA (pruned as PRUNED) vs "
+                       "TPE + ASHA as Ray does it, on a frozen Lite0's cached features; needs --dataset but with --quick")
+    heads.add_argument("--trials", type=int, help="trials a search (default 60, --quick 6)")
+    heads.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0; seeds follow it)")
+    heads.add_argument("--grace", type=int, default=1, help="ASHA's grace period in epochs (default 1: rungs 1, 3, 9, 27)")
+    heads.add_argument("--min-epochs", type=int, help="the fewest epochs a trial draws (default 5, --quick 2)")
+    heads.add_argument("--max-epochs", type=int, help="the most, and ASHA's max_t (default 30, --quick 6)")
+    heads.add_argument("--scales", help="input_scale choices, comma-separated (default 1,2,3; --quick 1)")
+    heads.add_argument("--storage", type=Path, help="keep the experiments here (default: a temporary folder)")
+    heads.add_argument("--replot", type=Path, nargs="+", help="no run: the tables and plot from these --json files "
+                       "(partial ones too; several: their seeds together)")
     args = parser.parse_args()
+    if args.heads:
+        heads_main(args)
+        return
     epochs = args.epochs or (3 if args.quick else 10)
+    args.seeds = args.seeds or 3
 
     import ray
 
@@ -140,7 +167,11 @@ def main() -> None:
                 walls[strategy].append(time.perf_counter() - started)
                 curves[strategy].append(curve(Path(results.path), args.select))
                 print(f"{strategy} seed {seed}: {len(curves[strategy][-1])} epochs, best {args.select} "
-                      f"{at(curves[strategy][-1], 10**9):.3f}, {walls[strategy][-1]:.0f} s", flush=True)
+                      f"{at(curves[strategy][-1], 10**9):.3f}, {walls[strategy][-1]:.0f} s "
+                      f"({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.1f})", flush=True)
+                if args.json:  # what finished so far, in case the run is cut short
+                    write_json(args.json, "search_efficiency", partial=True, ratios=ratios, epochs=epochs,
+                               select=args.select, curves=curves, walls=walls)
         ray.shutdown()
 
     budget = len(GRID_LRS) * len(ratios) * epochs
@@ -185,6 +216,26 @@ def main() -> None:
     if args.json:
         write_json(args.json, "search_efficiency", measured_on=on, grid_epochs=budget, select=args.select,
                    strategies=table, curves=curves)
+
+
+def heads_main(args) -> None:
+    import head_race  # this folder is on sys.path
+
+    if args.replot:
+        head_race.replot(args)
+        return
+    if args.dataset is None and not args.quick:
+        raise SystemExit("search_efficiency.py --heads: give --dataset DIR, the real posters built at 58% "
+                         "(benchmarks/README.md, 'Search efficiency'), or --quick for generated posters")
+    args.seeds = args.seeds or (1 if args.quick else 5)
+    args.trials = args.trials or (6 if args.quick else 60)
+    args.min_epochs = args.min_epochs or (2 if args.quick else 5)
+    args.max_epochs = args.max_epochs or (6 if args.quick else 30)
+    args.scales = [float(s) for s in (args.scales or ("1" if args.quick else "1,2,3")).split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.storage:
+            args.storage.mkdir(parents=True, exist_ok=True)
+        head_race.main(args, args.dataset, Path(tmp), args.storage)
 
 
 if __name__ == "__main__":
