@@ -255,29 +255,31 @@ def train(plan: Plan, resume: bool) -> tuple[bool, dict]:
 
     sweep, experiment = plan.sweep, plan.experiment
     print(f"tune-genres: experiment {experiment}", file=sys.stderr)
-    connect(plan.options.address)
-    check_resources(plan.resources, plan.options.wait_for_resources)
-    check_shared_storage(plan.storage)
-    experiment.write_text(SWEEP_COPY, sweep.text or sweep.path.read_text())
-    if not resume:
-        experiment.write_json(EXPERIMENT_FILE, {**plan.record, "environment": run_environment()})
-        start_afresh(experiment)
-    write_baselines(plan.dataset, experiment)
-    precision = None
-    if not resume:  # a resumed experiment's trials keep the precision in their configs
-        decision = decide_precision(sweep.train["precision"], plan.resources["gpu"], cluster_gpu_types)
-        record_precision(experiment, decision)
-        print(f"tune-genres: every trial trains in {decision.precision} ({decision.why})", file=sys.stderr)
-        precision = decision.precision
-    # Each ratio's arrays (and features, weights) go into the object store once; trials fetch what they train on.
-    inputs = put_trial_inputs(sweep, plan.dataset)
-    tuner = make_tuner(plan, inputs, resume, precision)
-    with graceful_interrupt() as stop_asked:
-        try:
-            tuner.fit()
-        except tune.TuneError as e:
-            raise storage_failure(e, str(plan.storage)) or e
-    return stop_asked.is_set(), inputs
+    with graceful_interrupt() as stop:
+        connect(plan.options.address)
+        check_resources(plan.resources, plan.options.wait_for_resources)
+        check_shared_storage(plan.storage)
+        experiment.write_text(SWEEP_COPY, sweep.text or sweep.path.read_text())
+        if not resume:
+            experiment.write_json(EXPERIMENT_FILE, {**plan.record, "environment": run_environment()})
+            start_afresh(experiment)
+        write_baselines(plan.dataset, experiment)
+        precision = None
+        if not resume:  # a resumed experiment's trials keep the precision in their configs
+            decision = decide_precision(sweep.train["precision"], plan.resources["gpu"], cluster_gpu_types)
+            record_precision(experiment, decision)
+            print(f"tune-genres: every trial trains in {decision.precision} ({decision.why})", file=sys.stderr)
+            precision = decision.precision
+        # Each ratio's arrays (and features, weights) go into the object store once; trials fetch what they train on.
+        inputs = put_trial_inputs(sweep, plan.dataset)
+        tuner = make_tuner(plan, inputs, resume, precision)
+        if not stop.is_set():  # a Ctrl-C while Ray started: no trial has run, none is started
+            stop.tune_running.set()
+            try:
+                tuner.fit()
+            except tune.TuneError as e:
+                raise storage_failure(e, str(plan.storage)) or e
+    return stop.is_set(), inputs
 
 
 def make_tuner(plan: Plan, inputs: dict, resume: bool, precision: str | None):

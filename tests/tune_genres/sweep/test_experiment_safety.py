@@ -67,14 +67,30 @@ def test_the_lock_of_a_driver_that_died_is_taken_over_saying_so(tmp_path):
     assert len(notes) == 1
 
 
+def test_ctrl_c_before_tune_runs_is_kept_and_tune_is_not_asked():
+    """A Ctrl-C while Ray starts: remembered, so the driver does not start Tune; no SIGUSR1 yet (Tune
+    would not be there to take it)."""
+    asked_tune = []
+    previous = signal.signal(signal.SIGUSR1, lambda *_: asked_tune.append(True))
+    try:
+        with graceful_interrupt() as stop:
+            os.kill(os.getpid(), signal.SIGINT)
+            wait_for(stop.is_set, 5, "the Ctrl-C to be kept", every=0.01)
+            time.sleep(0.1)
+            assert not asked_tune
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 def test_ctrl_c_asks_tune_for_its_graceful_stop_and_is_remembered():
     asked_tune = []
     previous = signal.signal(signal.SIGUSR1, lambda *_: asked_tune.append(True))
     try:
-        with graceful_interrupt() as stop_asked:
+        with graceful_interrupt() as stop:
+            stop.tune_running.set()
             os.kill(os.getpid(), signal.SIGINT)
             wait_for(lambda: asked_tune, 5, "the SIGUSR1 that stops Tune", every=0.01)
-            assert stop_asked.is_set()
+            assert stop.is_set()
             with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C: stop now
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(1)
@@ -217,7 +233,8 @@ def test_one_driver_per_experiment_ctrl_c_exits_130_and_a_killed_drivers_ray_goe
     assert len(started) > 3  # the GCS, the raylet, its agents, the trial's worker
     wait_for(lambda: not any(is_alive(p) for p in started), 30, "the killed driver's Ray processes to end")
 
-    # The dead driver's lock is taken over by the next one, which says so.
+    # The dead driver's lock is taken over by the next one, which says so; a Ctrl-C right after (while
+    # Ray starts, before Tune runs) stops it too (it was once lost there, and the sweep ran to its end).
     third = start_driver(command + ["--resume"])
     with killed_at_exit(third):
         wait_for(while_running(third, lambda: f'"pid": {third.pid}' in (exp / LOCK_FILE).read_text()), 180,
@@ -225,4 +242,5 @@ def test_one_driver_per_experiment_ctrl_c_exits_130_and_a_killed_drivers_ray_goe
         third.send_signal(signal.SIGINT)
         output, _ = third.communicate(timeout=120)
     assert f"took over the lock of a driver that is no longer running (pid {resumed.pid} on host" in output
-    assert third.returncode == 130
+    assert third.returncode == 130, output[-3000:]
+    assert output.strip().splitlines()[-1].startswith("tune-genres: interrupted; the sweep stopped;")
