@@ -38,7 +38,8 @@ def test_a_space_holds_distributions_and_choices(tmp_path):
     assert sweep.grid["ratio"] == [30, 44, 58] and sweep.grid["batch_size"] == [16, 32, 64] and sweep.grid["loss"] == ["cce"]
     assert sweep.ratios == [30, 44, 58] and sweep.trial_count == 20 and sweep.max_epochs == 50
     assert "epochs" not in sweep.train  # it varies: a hyperparameter, not a setting
-    assert sweep.search == {"algorithm": "tpe", "num_samples": 20, "seed": 7, "max_concurrent": 2}
+    assert sweep.search == {"algorithm": "tpe", "num_samples": 20, "seed": 7, "max_concurrent": 2, "repeats": 1,
+                            "warm_start": []}
     assert set(sweep.swept_keys()) == {"lr", "dropout", "ratio", "batch_size", "epochs"}
 
 
