@@ -96,6 +96,8 @@ class JournaledOptunaSearch(PruningAwareOptunaSearch):
 
     def __init__(self, *args, journal: StudyJournal | None = None, warm_trials: list = (), **kwargs):
         self.journal, self.warm_trials = journal, list(warm_trials)
+        if journal is not None:  # the study is named after its experiment (optuna-dashboard shows it)
+            kwargs.setdefault("study_name", journal.experiment.name)
         super().__init__(*args, **kwargs)
 
     def _setup_study(self, mode):

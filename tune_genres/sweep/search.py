@@ -63,7 +63,7 @@ def search_algorithm(sweep: Sweep, max_concurrent: int, journal=None, warm_trial
     from .repeated_search import random_sampler, with_repeats
 
     metric, mode = searcher_metric(sweep)
-    study = {"journal": journal, "warm_trials": warm_trials, "study_name": journal.experiment.name if journal else None}
+    study = {"journal": journal, "warm_trials": warm_trials}
     if sweep.algorithm == "random":  # with repeats: a Searcher, which Tune's Repeater can wrap
         searcher = JournaledOptunaSearch(metric=metric, mode=mode, sampler=random_sampler(sweep.search["seed"]), **study)
     else:
